@@ -1,0 +1,63 @@
+# Everything a fresh machine needs: `make demo` (a real local training run) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.stjob-installed
+HELM := .cache/bin/helm
+EXTRAS := operator,trainer,dev,tensorboard,plot
+# Offline by design: tests and the demo never reach a model hub.
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
+
+.PHONY: help venv demo test lint unit crd crd-check helm e2e bench clean
+
+help:
+	@echo "make demo   - train all-MiniLM-L6-v2 on the bundled SICK sample (CPU, a few minutes)"
+	@echo "make test   - lint, type-check and run the whole test suite (what CI runs)"
+	@echo "make lint   - ruff, mypy, import-linter only"
+	@echo "make crd    - regenerate crds/ and the chart's CRD from the pydantic models"
+	@echo "make e2e    - the real-cluster tier (needs KUBECONFIG pointing at a cluster)"
+
+venv: $(STAMP)
+
+# torch first, from the pinned CPU build: an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $@
+
+$(HELM):
+	bash scripts/fetch-helm.sh $(dir $(HELM))
+
+helm: $(HELM)
+
+demo: venv
+	$(OFFLINE) $(VENV)/bin/stjob train examples/local/demo.yaml --output runs/demo
+
+lint: venv
+	$(VENV)/bin/ruff check operator trainer_image tests bench
+	$(VENV)/bin/ruff format --check operator trainer_image tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: venv
+	OMP_NUM_THREADS=1 $(OFFLINE) $(PY) -m pytest -m "not slow"
+
+test: venv helm lint
+	OMP_NUM_THREADS=1 $(OFFLINE) PATH="$(CURDIR)/.cache/bin:$$PATH" $(PY) -m pytest
+
+crd: venv
+	$(VENV)/bin/stjob crd > crds/stjob.dev_sentencetransformerjobs.yaml
+	if [ -d helm/stjob-operator/crds ]; then cp crds/stjob.dev_sentencetransformerjobs.yaml helm/stjob-operator/crds/; fi
+
+e2e: venv
+	$(PY) -m pytest tests/e2e -m e2e
+
+bench: venv
+	@echo "see bench/README.md for one command per benchmark"
+
+clean:
+	rm -rf runs .cache build *.egg-info

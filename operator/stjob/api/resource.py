@@ -1,0 +1,45 @@
+"""The whole SentenceTransformerJob object and its identity (group, version, names)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stjob.api.spec import SentenceTransformerJobSpec
+from stjob.api.status import SentenceTransformerJobStatus
+
+GROUP = "stjob.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "SentenceTransformerJob"
+PLURAL = "sentencetransformerjobs"
+SINGULAR = "sentencetransformerjob"
+SHORT_NAMES = ("stj", "stjob")
+LIST_KIND = f"{KIND}List"
+
+
+class ObjectMeta(BaseModel):
+    """The part of metav1.ObjectMeta we check; everything else passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(..., min_length=1, max_length=52, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    namespace: str | None = None
+
+
+class SentenceTransformerJob(BaseModel):
+    """A SentenceTransformerJob resource as written by a user (``kubectl apply -f job.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    api_version: Literal["stjob.dev/v1alpha1"] = Field("stjob.dev/v1alpha1", alias="apiVersion")
+    kind: Literal["SentenceTransformerJob"] = "SentenceTransformerJob"
+    metadata: ObjectMeta
+    spec: SentenceTransformerJobSpec
+    status: SentenceTransformerJobStatus | None = None
+
+
+def dump_spec(spec: SentenceTransformerJobSpec) -> dict[str, Any]:
+    """The spec as the API server stores it: camelCase, defaults filled in, unset optionals left out."""
+    return spec.model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -1,0 +1,652 @@
+"""The SentenceTransformerJob spec: the single source of truth.
+
+The CRD in ``crds/`` is generated from these models (``stjob crd``), the operator validates with them,
+and the trainer reads its configuration through them. Field descriptions become ``kubectl explain``
+output, so each one says what the field does and which AutoTrain parameter it maps to.
+
+Cross-field rules live twice on purpose: once as pydantic validators (``stjob validate``, the operator,
+the trainer) and once as CEL ``x-kubernetes-validations`` (the API server rejects the resource at
+``kubectl apply``). ``tests/api`` proves that both layers reject the same resources.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+TrainerType = Literal["pair", "pair_class", "pair_score", "triplet", "qa"]
+OptimizerName = Literal["adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"]
+SchedulerName = Literal[
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+]
+MixedPrecision = Literal["none", "fp16", "bf16"]
+EvalStrategy = Literal["no", "steps", "epoch"]
+TrackingBackend = Literal["none", "tensorboard", "mlflow", "wandb", "trackio"]
+LossName = Literal[
+    "MultipleNegativesRankingLoss",
+    "CachedMultipleNegativesRankingLoss",
+    "MultipleNegativesSymmetricRankingLoss",
+    "TripletLoss",
+    "SoftmaxLoss",
+    "ContrastiveLoss",
+    "OnlineContrastiveLoss",
+    "CoSENTLoss",
+    "AnglELoss",
+    "CosineSimilarityLoss",
+]
+
+#: Which losses make sense for which dataset shape (the first one is the default).
+LOSSES_BY_TRAINER: dict[str, tuple[str, ...]] = {
+    "pair": (
+        "MultipleNegativesRankingLoss",
+        "CachedMultipleNegativesRankingLoss",
+        "MultipleNegativesSymmetricRankingLoss",
+    ),
+    "qa": (
+        "MultipleNegativesRankingLoss",
+        "CachedMultipleNegativesRankingLoss",
+        "MultipleNegativesSymmetricRankingLoss",
+    ),
+    "triplet": ("MultipleNegativesRankingLoss", "CachedMultipleNegativesRankingLoss", "TripletLoss"),
+    "pair_class": ("SoftmaxLoss", "ContrastiveLoss", "OnlineContrastiveLoss"),
+    "pair_score": ("CoSENTLoss", "AnglELoss", "CosineSimilarityLoss"),
+}
+
+# A Kubernetes quantity such as "4", "500m", "16Gi" (apimachinery's regex, simplified).
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Kubernetes label values (a Kueue queue name, a priority class) share this shape.
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A data path inside a mounted volume must not climb out of it.
+_PARENT_SEGMENT = re.compile(r"(^|/)\.\.(/|$)")
+
+
+def cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    """One CEL rule for the CRD, in the shape of ``x-kubernetes-validations``."""
+    out: dict[str, Any] = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    if reason:
+        out["reason"] = reason
+    return out
+
+
+def _present(path: str) -> str:
+    # Nullable fields may be sent as explicit nulls: "set" means present and not null.
+    return f"(has({path}) && {path} != null)"
+
+
+class ApiModel(BaseModel):
+    """Base for every API object: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+
+# --------------------------------------------------------------------------------------- data
+
+
+class ColumnMapping(ApiModel):
+    """Which columns of the dataset hold the texts and the target."""
+
+    sentence1: str = Field(
+        "sentence1",
+        min_length=1,
+        description="Column with the first text (anchor, premise, query, sentence1). AutoTrain: `sentence1_column`.",
+    )
+    sentence2: str = Field(
+        "sentence2",
+        min_length=1,
+        description="Column with the second text (positive, hypothesis, answer, sentence2). "
+        "AutoTrain: `sentence2_column`.",
+    )
+    sentence3: str | None = Field(
+        None,
+        min_length=1,
+        description="Column with the third text, the negative; required by the `triplet` trainer. "
+        "AutoTrain: `sentence3_column`.",
+    )
+    target: str | None = Field(
+        None,
+        min_length=1,
+        description="Column with the label (`pair_class`) or the similarity score (`pair_score`); "
+        "required by those two trainers. AutoTrain: `target_column`.",
+    )
+
+
+class VolumeSource(ApiModel):
+    """A PersistentVolumeClaim mounted into the trainer pod."""
+
+    claim_name: str = Field(
+        ..., min_length=1, pattern=DNS_SUBDOMAIN_PATTERN, description="Name of the PersistentVolumeClaim."
+    )
+    sub_path: str | None = Field(
+        None,
+        description="Path inside the volume to mount instead of its root. Must be relative and stay inside the volume.",
+    )
+    read_only: bool = Field(False, description="Mount the volume read-only.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.subPath) || self.subPath == null || "
+                    "(!self.subPath.startsWith('/') && !self.subPath.matches('(^|/)[.][.](/|$)'))",
+                    "subPath must be a relative path that stays inside the volume",
+                    ".subPath",
+                )
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _sub_path_inside(self) -> VolumeSource:
+        if self.sub_path is not None and (self.sub_path.startswith("/") or _PARENT_SEGMENT.search(self.sub_path)):
+            raise ValueError("subPath must be a relative path that stays inside the volume")
+        return self
+
+
+class DataSpec(ApiModel):
+    """Where the training data comes from and how its columns map to the trainer's shape."""
+
+    path: str = Field(
+        ...,
+        min_length=1,
+        description="The dataset. With `volume`: a CSV or JSONL file, or a folder holding "
+        "`{trainSplit}` and `{validSplit}` files, relative to the volume. Without `volume`: a Hugging Face Hub "
+        "dataset id (`owner/name`, optionally `owner/name:config`), or for local runs a file or folder path. "
+        "AutoTrain: `data_path`.",
+    )
+    train_split: str = Field(
+        "train",
+        min_length=1,
+        description="Split (Hub) or file stem (folder) used for training; `config:split` is accepted for Hub "
+        "datasets. AutoTrain: `train_split`.",
+    )
+    valid_split: str | None = Field(
+        None,
+        min_length=1,
+        description="Split or file stem used for evaluation. Without it there is no evaluation, no early "
+        "stopping and no best-model selection. AutoTrain: `valid_split`.",
+    )
+    columns: ColumnMapping = Field(
+        default_factory=ColumnMapping, description="Column mapping to the trainer's canonical columns."
+    )
+    volume: VolumeSource | None = Field(
+        None, description="A PersistentVolumeClaim holding the data, mounted read-only at /data."
+    )
+    revision: str | None = Field(None, description="Hub dataset revision (branch, tag or commit) to pin.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.volume) || self.volume == null || "
+                    "(!self.path.startsWith('/') && !self.path.matches('(^|/)[.][.](/|$)') "
+                    "&& !self.path.contains('://'))",
+                    "path must be relative to the data volume and stay inside it",
+                    ".path",
+                ),
+                cel(
+                    "!self.path.contains('://') || self.path.startsWith('hf://')",
+                    "only hf:// URLs are accepted as data paths",
+                    ".path",
+                ),
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _path_inside_volume(self) -> DataSpec:
+        if "://" in self.path and not self.path.startswith("hf://"):
+            raise ValueError("path: only hf:// URLs are accepted as data paths")
+        if self.volume is not None and (
+            self.path.startswith("/") or _PARENT_SEGMENT.search(self.path) or "://" in self.path
+        ):
+            raise ValueError("path must be relative to the data volume and stay inside it")
+        return self
+
+
+# -------------------------------------------------------------------------------------- model
+
+
+class ModelSpec(ApiModel):
+    """The base model to fine-tune."""
+
+    name: str = Field(
+        "microsoft/mpnet-base",
+        min_length=1,
+        description="Hugging Face Hub model id or a path inside the image. A plain transformer gets mean "
+        "pooling added. AutoTrain: `model`.",
+    )
+    max_seq_length: int = Field(
+        128,
+        ge=8,
+        le=8192,
+        description="Inputs are truncated to this many tokens (AutoTrain accepts but ignores it; we apply it). "
+        "AutoTrain: `max_seq_length`.",
+    )
+    revision: str | None = Field(None, description="Hub model revision (branch, tag or commit) to pin.")
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+class EarlyStoppingSpec(ApiModel):
+    """Stop when the primary evaluation metric stops improving."""
+
+    enabled: bool | None = Field(
+        None,
+        description="Unset: on whenever a validation split is set (as in AutoTrain). true: requires "
+        "`data.validSplit` and an evaluation strategy. false: never stop early.",
+    )
+    patience: int = Field(
+        5,
+        ge=1,
+        description="Evaluations without improvement before training stops. AutoTrain: `early_stopping_patience`.",
+    )
+    threshold: float = Field(
+        0.01,
+        ge=0,
+        description="Least improvement of the primary metric that counts. AutoTrain: `early_stopping_threshold`.",
+    )
+
+
+class TrainingSpec(ApiModel):
+    """Training hyperparameters (AutoTrain names and defaults)."""
+
+    learning_rate: float = Field(3e-5, gt=0, le=1, description="Peak learning rate. AutoTrain: `lr`.")
+    epochs: int = Field(3, ge=1, le=1000, description="Number of passes over the training data. AutoTrain: `epochs`.")
+    batch_size: int = Field(8, ge=1, le=65536, description="Per-device training batch size. AutoTrain: `batch_size`.")
+    warmup_ratio: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="Share of training steps used for learning-rate warm-up. AutoTrain: `warmup_ratio`.",
+    )
+    gradient_accumulation: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Steps accumulated before each optimizer update. AutoTrain: `gradient_accumulation`.",
+    )
+    optimizer: OptimizerName = Field("adamw_torch", description="Optimizer. AutoTrain: `optimizer`.")
+    scheduler: SchedulerName = Field("linear", description="Learning-rate schedule. AutoTrain: `scheduler`.")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="Weight decay. AutoTrain: `weight_decay`.")
+    max_grad_norm: float = Field(
+        1.0, gt=0, description="Gradients are clipped to this norm. AutoTrain: `max_grad_norm`."
+    )
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1, description="Random seed; the same seed gives the same run. AutoTrain: `seed`."
+    )
+    logging_steps: int = Field(
+        -1,
+        ge=-1,
+        description="Steps between loss logs and status reports; -1 picks about 5 per epoch (1 to 25). "
+        "AutoTrain: `logging_steps`.",
+    )
+    auto_find_batch_size: bool = Field(
+        False, description="Halve the batch size and retry on out-of-memory. AutoTrain: `auto_find_batch_size`."
+    )
+    mixed_precision: MixedPrecision = Field(
+        "none", description="Mixed precision: `fp16` (GPU only), `bf16` or `none`. AutoTrain: `mixed_precision`."
+    )
+    eval_strategy: EvalStrategy = Field(
+        "epoch",
+        description="When to evaluate (and checkpoint): every `epoch`, every `evalSteps` steps, or `no`. "
+        "AutoTrain: `eval_strategy`.",
+    )
+    eval_steps: int | None = Field(
+        None, ge=1, description="Steps between evaluations with `evalStrategy: steps`; default: the logging interval."
+    )
+    save_total_limit: int = Field(
+        1,
+        ge=1,
+        description="Checkpoints kept on the output volume (the best one is always kept). "
+        "AutoTrain: `save_total_limit`.",
+    )
+    early_stopping: EarlyStoppingSpec = Field(
+        default_factory=EarlyStoppingSpec, description="Early stopping on the primary evaluation metric."
+    )
+
+
+class LossSpec(ApiModel):
+    """Override the trainer's default loss (for users who know better)."""
+
+    name: LossName | None = Field(
+        None,
+        description="Loss class from sentence-transformers. Unset: MultipleNegativesRankingLoss for pair, qa "
+        "and triplet; SoftmaxLoss for pair_class; CoSENTLoss for pair_score.",
+    )
+    mini_batch_size: int | None = Field(
+        None, ge=1, description="Mini-batch size of CachedMultipleNegativesRankingLoss (memory vs. speed)."
+    )
+    matryoshka_dimensions: list[int] | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description="Wrap the loss in MatryoshkaLoss with these embedding dimensions (largest first).",
+    )
+    gather_across_devices: bool = Field(
+        True,
+        description="In-batch-negative losses gather embeddings from all GPUs, so more GPUs mean more negatives.",
+    )
+
+
+# -------------------------------------------------------------------------------- output & hub
+
+
+class SecretKeyRef(ApiModel):
+    """A key in a Secret in the job's namespace."""
+
+    name: str = Field(..., min_length=1, pattern=DNS_SUBDOMAIN_PATTERN, description="Secret name.")
+    key: str = Field("token", min_length=1, description="Key inside the Secret.")
+
+
+class HubSpec(ApiModel):
+    """Push the trained model to the Hugging Face Hub."""
+
+    push: bool = Field(False, description="Upload the trained model when training succeeds. AutoTrain: `push_to_hub`.")
+    username: str | None = Field(
+        None,
+        min_length=1,
+        description="Hub user or organisation; the repo is `{username}/{projectName}`. AutoTrain: `username`.",
+    )
+    token_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description="Secret holding the Hub token (there is deliberately no plain-text token field). "
+        "AutoTrain: `token`.",
+    )
+    private: bool = Field(True, description="Create the Hub repository as private.")
+
+
+class OutputSpec(ApiModel):
+    """Where the trained model and checkpoints go."""
+
+    project_name: str = Field(
+        "project-name",
+        min_length=1,
+        max_length=96,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Output folder name and Hub repository name. AutoTrain: `project_name`.",
+    )
+    volume: VolumeSource | None = Field(
+        None,
+        description="PersistentVolumeClaim for checkpoints and the final model, mounted at /output. Without "
+        "it the output lives in the pod (use the Hub push). Multi-node training needs a ReadWriteMany volume.",
+    )
+    hub: HubSpec = Field(default_factory=HubSpec, description="Hugging Face Hub upload.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!self.hub.push || " + _present("self.hub.username"),
+                    "hub.push requires hub.username",
+                    ".hub.username",
+                ),
+                cel(
+                    "!self.hub.push || " + _present("self.hub.tokenSecretRef"),
+                    "hub.push requires hub.tokenSecretRef (a Secret holding the Hub token)",
+                    ".hub.tokenSecretRef",
+                ),
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _hub_needs_credentials(self) -> OutputSpec:
+        if self.hub.push and self.hub.username is None:
+            raise ValueError("hub.push requires hub.username")
+        if self.hub.push and self.hub.token_secret_ref is None:
+            raise ValueError("hub.push requires hub.tokenSecretRef (a Secret holding the Hub token)")
+        return self
+
+
+class TrackingSpec(ApiModel):
+    """Experiment tracking."""
+
+    log: TrackingBackend = Field(
+        "none", description="Experiment tracker the trainer reports to (Trainer `report_to`). AutoTrain: `log`."
+    )
+
+
+# ------------------------------------------------------------------------------ kubernetes side
+
+
+class ResourcesSpec(ApiModel):
+    """Compute for each trainer pod."""
+
+    gpus: int = Field(1, ge=0, le=16, description="GPUs per pod (`nvidia.com/gpu` by default). 0 trains on CPU.")
+    gpu_resource_name: str = Field(
+        "nvidia.com/gpu", min_length=1, description="Extended resource name of the GPU (e.g. `amd.com/gpu`)."
+    )
+    cpu: str | None = Field(None, pattern=QUANTITY_PATTERN, description="CPU request and limit, e.g. `8`.")
+    memory: str | None = Field(None, pattern=QUANTITY_PATTERN, description="Memory request and limit, e.g. `32Gi`.")
+    shm_size: str | None = Field(
+        "1Gi", pattern=QUANTITY_PATTERN, description="Size of the in-memory /dev/shm (dataloader workers, NCCL)."
+    )
+
+
+class Toleration(ApiModel):
+    """A pod toleration (core/v1 Toleration)."""
+
+    key: str | None = Field(None, description="Taint key; empty with operator Exists matches all.")
+    operator: Literal["Exists", "Equal"] | None = Field(None, description="`Exists` or `Equal` (default).")
+    value: str | None = Field(None, description="Taint value for `Equal`.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="Taint effect to match; empty matches all."
+    )
+    toleration_seconds: int | None = Field(None, description="For NoExecute: how long the pod stays bound.")
+
+
+class SchedulingSpec(ApiModel):
+    """Where the trainer pods may run."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the pods require.")
+    tolerations: list[Toleration] = Field(default_factory=list, description="Taints the pods tolerate.")
+    affinity: dict[str, Any] | None = Field(None, description="Pod affinity (core/v1 Affinity), passed through.")
+    priority_class_name: str | None = Field(
+        None, pattern=DNS_SUBDOMAIN_PATTERN, description="PriorityClass of the pods (also used by Kueue)."
+    )
+
+
+class LocalObjectReference(ApiModel):
+    """A reference to an object in the same namespace."""
+
+    name: str = Field(..., min_length=1, description="Object name.")
+
+
+class DistributedSpec(ApiModel):
+    """Multi-GPU and multi-node training with torchrun."""
+
+    nodes: int = Field(1, ge=1, le=64, description="Pods (nodes) in the training gang; >1 makes an Indexed Job.")
+    processes_per_node: int | None = Field(
+        None, ge=1, le=16, description="torchrun processes per pod; default: one per GPU (one on CPU)."
+    )
+
+
+class RunPolicySpec(ApiModel):
+    """How the Kubernetes Job behaves."""
+
+    backoff_limit: int = Field(2, ge=0, le=100, description="Pod retries for infrastructure failures.")
+    active_deadline_seconds: int | None = Field(None, ge=1, description="Hard wall-clock limit for the whole job.")
+    ttl_seconds_after_finished: int | None = Field(
+        None, ge=0, description="Delete the finished Job (not this resource, not the model) after this many seconds."
+    )
+
+
+_MUTABLE_SPEC_FIELDS = ("suspend",)
+
+
+class SentenceTransformerJobSpec(ApiModel):
+    """Desired state: fine-tune a Sentence Transformer on a dataset."""
+
+    trainer: TrainerType = Field(
+        "pair_score",
+        description="Dataset shape and training recipe: pair (anchor, positive), pair_class (premise, "
+        "hypothesis, label), pair_score (sentence1, sentence2, score), triplet (anchor, positive, negative), "
+        "qa (query, answer). AutoTrain: `trainer`.",
+    )
+    data: DataSpec = Field(..., description="Training and validation data.")
+    model: ModelSpec = Field(default_factory=ModelSpec, description="Base model.")
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="Training hyperparameters.")
+    loss: LossSpec = Field(default_factory=LossSpec, description="Loss override.")
+    output: OutputSpec = Field(default_factory=OutputSpec, description="Model output and Hub upload.")
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment tracking.")
+    image: str | None = Field(None, min_length=1, description="Trainer image; default: the operator's setting.")
+    image_pull_secrets: list[LocalObjectReference] = Field(
+        default_factory=list, description="Secrets for pulling the trainer image."
+    )
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Compute per pod.")
+    scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec, description="Pod placement.")
+    distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Multi-GPU / multi-node.")
+    run_policy: RunPolicySpec = Field(default_factory=RunPolicySpec, description="Job retries and deadlines.")
+    queue_name: str | None = Field(
+        None,
+        max_length=63,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Kueue LocalQueue; sets the `kueue.x-k8s.io/queue-name` label on the Job.",
+    )
+    suspend: bool = Field(
+        False,
+        description="Suspend the job (its pods are removed; resume continues from the last checkpoint). "
+        "The only field that may change after creation.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.trainer != 'triplet' || " + _present("self.data.columns.sentence3"),
+                    "the triplet trainer needs data.columns.sentence3 (the negative)",
+                    ".data.columns.sentence3",
+                ),
+                cel(
+                    "!(self.trainer in ['pair_class', 'pair_score']) || " + _present("self.data.columns.target"),
+                    "the pair_class and pair_score trainers need data.columns.target",
+                    ".data.columns.target",
+                ),
+                cel(
+                    "!(has(self.training.earlyStopping.enabled) && self.training.earlyStopping.enabled == true) || "
+                    "(" + _present("self.data.validSplit") + " && self.training.evalStrategy != 'no')",
+                    "training.earlyStopping.enabled needs data.validSplit and an evalStrategy other than 'no'",
+                    ".training.earlyStopping.enabled",
+                ),
+                cel(
+                    "self.training.mixedPrecision != 'fp16' || self.resources.gpus > 0",
+                    "training.mixedPrecision fp16 needs a GPU (resources.gpus > 0); use bf16 on CPU",
+                    ".training.mixedPrecision",
+                ),
+                cel(
+                    "self.distributed.nodes == 1 || " + _present("self.output.volume"),
+                    "multi-node training (distributed.nodes > 1) needs output.volume (ReadWriteMany) "
+                    "for shared checkpoints",
+                    ".output.volume",
+                ),
+                cel(
+                    "!"
+                    + _present("self.loss.name")
+                    + " || self.loss.name in "
+                    + "{"
+                    + ", ".join(f"'{t}': {list(v)}" for t, v in LOSSES_BY_TRAINER.items())
+                    + "}[self.trainer]",
+                    "loss.name does not fit the trainer: pair/qa take MultipleNegativesRankingLoss, "
+                    "CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss; triplet takes "
+                    "MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss, TripletLoss; pair_class "
+                    "takes SoftmaxLoss, ContrastiveLoss, OnlineContrastiveLoss; pair_score takes CoSENTLoss, "
+                    "AnglELoss, CosineSimilarityLoss",
+                    ".loss.name",
+                ),
+                cel(
+                    "!"
+                    + _present("self.loss.miniBatchSize")
+                    + " || (has(self.loss.name) && self.loss.name == 'CachedMultipleNegativesRankingLoss')",
+                    "loss.miniBatchSize only applies to CachedMultipleNegativesRankingLoss",
+                    ".loss.miniBatchSize",
+                ),
+                cel(
+                    "!" + _present("self.training.evalSteps") + " || " + _present("self.data.validSplit"),
+                    "training.evalSteps needs data.validSplit",
+                    ".training.evalSteps",
+                ),
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> SentenceTransformerJobSpec:
+        cols = self.data.columns
+        if self.trainer == "triplet" and cols.sentence3 is None:
+            raise ValueError("the triplet trainer needs data.columns.sentence3 (the negative)")
+        if self.trainer in ("pair_class", "pair_score") and cols.target is None:
+            raise ValueError("the pair_class and pair_score trainers need data.columns.target")
+        es = self.training.early_stopping
+        if es.enabled is True and (self.data.valid_split is None or self.training.eval_strategy == "no"):
+            raise ValueError("training.earlyStopping.enabled needs data.validSplit and an evalStrategy other than 'no'")
+        if self.training.mixed_precision == "fp16" and self.resources.gpus == 0:
+            raise ValueError("training.mixedPrecision fp16 needs a GPU (resources.gpus > 0); use bf16 on CPU")
+        if self.distributed.nodes > 1 and self.output.volume is None:
+            raise ValueError(
+                "multi-node training (distributed.nodes > 1) needs output.volume (ReadWriteMany) for shared checkpoints"
+            )
+        if self.loss.name is not None and self.loss.name not in LOSSES_BY_TRAINER[self.trainer]:
+            allowed = ", ".join(LOSSES_BY_TRAINER[self.trainer])
+            raise ValueError(f"loss.name {self.loss.name} does not fit the {self.trainer} trainer (allowed: {allowed})")
+        if self.loss.mini_batch_size is not None and self.loss.name != "CachedMultipleNegativesRankingLoss":
+            raise ValueError("loss.miniBatchSize only applies to CachedMultipleNegativesRankingLoss")
+        if self.training.eval_steps is not None and self.data.valid_split is None:
+            raise ValueError("training.evalSteps needs data.validSplit")
+        return self
+
+    # --- derived values, used by both operator and trainer -----------------------------------
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether this job runs evaluations (needs a validation split and a strategy)."""
+        return self.data.valid_split is not None and self.training.eval_strategy != "no"
+
+    @property
+    def early_stopping_active(self) -> bool:
+        """Early stopping as AutoTrain does it: on whenever there is evaluation, unless disabled."""
+        enabled = self.training.early_stopping.enabled
+        return self.evaluates and enabled is not False
+
+    @property
+    def loss_name(self) -> str:
+        """The loss actually used: the override, else the trainer's default."""
+        return self.loss.name or LOSSES_BY_TRAINER[self.trainer][0]
+
+    @property
+    def processes_per_node(self) -> int:
+        """torchrun processes per pod: explicit, else one per GPU, else one."""
+        return self.distributed.processes_per_node or max(self.resources.gpus, 1)
+
+    @property
+    def world_size(self) -> int:
+        """Total training processes across all pods."""
+        return self.processes_per_node * self.distributed.nodes
+
+
+def immutability_rule() -> dict[str, Any]:
+    """CEL transition rule on ``spec``: everything but ``suspend`` is fixed after creation."""
+    fields = [
+        info.alias or name
+        for name, info in SentenceTransformerJobSpec.model_fields.items()
+        if name not in _MUTABLE_SPEC_FIELDS
+    ]
+    parts = [f"(has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f}))" for f in fields]
+    return cel(" && ".join(parts), "spec is immutable after creation except spec.suspend", reason="FieldValueForbidden")

@@ -1,0 +1,79 @@
+"""The SentenceTransformerJob status, following the Kubernetes API conventions.
+
+Ownership: the operator writes ``phase``, ``conditions``, ``observedGeneration``, ``startTime``,
+``completionTime`` and ``jobName``; the trainer writes ``progress``, ``metrics`` and ``output``.
+Neither patches the other's fields (merge patches touch only the keys they name).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from stjob.api.spec import ApiModel
+
+Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+#: Condition types. Ready/Reconciling/Stalled follow kstatus (Flux); the others tell the job's story.
+CONDITION_TYPES = ("Ready", "Reconciling", "Stalled", "Admitted", "Running", "Succeeded", "Failed", "Suspended")
+
+
+class Condition(ApiModel):
+    """One condition, shaped like metav1.Condition."""
+
+    type: str = Field(..., description="Condition type, e.g. Ready, Running, Succeeded, Failed, Suspended.")
+    status: ConditionStatus = Field(..., description="True, False or Unknown.")
+    reason: str = Field(..., description="CamelCase reason a program can act on, e.g. DataError, Unschedulable.")
+    message: str = Field("", description="Human-readable details.")
+    last_transition_time: str = Field(..., description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(None, description="The spec generation this condition was set for.")
+
+
+class Progress(ApiModel):
+    """Training progress, written by the trainer (throttled)."""
+
+    epoch: float | None = Field(None, description="Current (fractional) epoch.")
+    step: int | None = Field(None, description="Optimizer steps done.")
+    total_steps: int | None = Field(None, description="Optimizer steps planned.")
+    percent: int | None = Field(None, ge=0, le=100, description="step / totalSteps, in percent.")
+    eta_seconds: int | None = Field(None, description="Estimated seconds to the end of training.")
+    samples_per_second: float | None = Field(None, description="Training throughput over the whole world.")
+    effective_batch_size: int | None = Field(
+        None, description="batchSize x gradientAccumulation x world size: samples per optimizer step."
+    )
+
+
+class Metrics(ApiModel):
+    """Summary metrics, written by the trainer. The full history stays in the output folder."""
+
+    train_loss: float | None = Field(None, description="Latest logged training loss.")
+    eval_loss: float | None = Field(None, description="Latest evaluation loss.")
+    primary_metric: str | None = Field(None, description="Name of the metric used for early stopping and best model.")
+    primary_metric_value: float | None = Field(None, description="Latest value of the primary metric.")
+    best_metric_value: float | None = Field(None, description="Best value of the primary metric so far.")
+
+
+class OutputStatus(ApiModel):
+    """Where the results went."""
+
+    model_path: str | None = Field(None, description="Folder of the final model (on the output volume).")
+    hub_url: str | None = Field(None, description="Hugging Face Hub URL of the pushed model.")
+
+
+class SentenceTransformerJobStatus(ApiModel):
+    """Observed state."""
+
+    observed_generation: int | None = Field(None, description="The spec generation the operator last acted on.")
+    phase: Phase | None = Field(None, description="Pending, Queued, Running, Succeeded, Failed or Suspended.")
+    conditions: list[Condition] = Field(default_factory=list, description="Conditions (Kubernetes conventions).")
+    start_time: str | None = Field(None, description="When the trainer first started running (RFC 3339).")
+    completion_time: str | None = Field(None, description="When the job succeeded or failed (RFC 3339).")
+    job_name: str | None = Field(None, description="Name of the Kubernetes Job running the trainer.")
+    progress: Progress | None = Field(None, description="Training progress (from the trainer).")
+    metrics: Metrics | None = Field(None, description="Summary metrics (from the trainer).")
+    output: OutputStatus | None = Field(None, description="Results (from the trainer).")
+    kopf: dict[str, Any] | None = Field(
+        None, description="Kopf's own bookkeeping (handler progress); kept so structural pruning does not drop it."
+    )

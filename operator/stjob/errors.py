@@ -1,0 +1,83 @@
+"""The project's errors, their reasons and the trainer's exit codes (the operator <-> trainer contract).
+
+A reason is the CamelCase word that ends up in a status condition; an exit code tells the Job's
+``podFailurePolicy`` whether retrying on another pod could help (it cannot for bad data or a bad spec).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+#: Trainer exit codes. Codes listed in NON_RETRYABLE_EXIT_CODES fail the Job at once (podFailurePolicy).
+EXIT_OK = 0
+EXIT_FAILED = 1  # unexpected error: retried up to backoffLimit
+EXIT_USAGE = 2
+EXIT_CONFIG_ERROR = 3
+EXIT_DATA_ERROR = 4
+EXIT_OUT_OF_MEMORY = 5
+EXIT_STORAGE_ERROR = 6
+EXIT_INTERRUPTED = 143  # SIGTERM (preemption, eviction, suspend): checkpoint saved, retry resumes
+NON_RETRYABLE_EXIT_CODES = (EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, EXIT_OUT_OF_MEMORY, EXIT_STORAGE_ERROR)
+
+
+class StjobError(Exception):
+    """Base class: a failure with a reason a user can act on."""
+
+    reason: ClassVar[str] = "Error"
+    exit_code: ClassVar[int] = EXIT_FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(StjobError):
+    """The spec is invalid or names something that does not exist (model, loss, tracker)."""
+
+    reason = "ConfigError"
+    exit_code = EXIT_CONFIG_ERROR
+
+
+class SpecError(ConfigError):
+    """One invalid field of a resource."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.field = field
+        self.problem = problem
+
+
+class DataError(StjobError):
+    """The dataset cannot be used as asked; the message names file, row and column where they apply."""
+
+    reason = "DataError"
+    exit_code = EXIT_DATA_ERROR
+
+    def __init__(
+        self, problem: str, *, file: str | None = None, row: int | None = None, column: str | None = None
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                f"file {file}" if file else "",
+                f"row {row}" if row is not None else "",
+                f"column {column!r}" if column else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {problem}" if where else problem)
+        self.file, self.row, self.column, self.problem = file, row, column, problem
+
+
+class OutOfMemoryError(StjobError):
+    """The model and batch do not fit on the device."""
+
+    reason = "OutOfMemory"
+    exit_code = EXIT_OUT_OF_MEMORY
+
+
+class StorageError(StjobError):
+    """The output location cannot be written (full, read-only, missing)."""
+
+    reason = "StorageError"
+    exit_code = EXIT_STORAGE_ERROR

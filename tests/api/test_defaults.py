@@ -1,0 +1,87 @@
+"""Every AutoTrain parameter exists in the spec with AutoTrain's default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from stjob.api import SentenceTransformerJobSpec, dump_spec
+from stjob.api.autotrain import AUTOTRAIN_PARAMS, NULL_EQUIVALENTS, get_path
+from stjob.api.spec import DataSpec
+
+from tests.support.crd_layer import apply_defaults, root_schema
+
+# The seed (../shared/SEED.md), written out by hand so a change in either place is caught.
+SEED_DEFAULTS: dict[str, Any] = {
+    "model": "microsoft/mpnet-base",
+    "lr": 3e-5,
+    "epochs": 3,
+    "max_seq_length": 128,
+    "batch_size": 8,
+    "warmup_ratio": 0.1,
+    "gradient_accumulation": 1,
+    "optimizer": "adamw_torch",
+    "scheduler": "linear",
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "seed": 42,
+    "train_split": "train",
+    "valid_split": None,
+    "logging_steps": -1,
+    "project_name": "project-name",
+    "auto_find_batch_size": False,
+    "mixed_precision": None,
+    "save_total_limit": 1,
+    "token": None,
+    "push_to_hub": False,
+    "eval_strategy": "epoch",
+    "username": None,
+    "log": "none",
+    "early_stopping_patience": 5,
+    "early_stopping_threshold": 0.01,
+    "trainer": "pair_score",
+    "sentence1_column": "sentence1",
+    "sentence2_column": "sentence2",
+    "sentence3_column": None,
+    "target_column": None,
+}
+
+
+def test_all_32_parameters_are_mapped() -> None:
+    assert len(AUTOTRAIN_PARAMS) == 32
+    assert set(SEED_DEFAULTS) | {"data_path"} == set(AUTOTRAIN_PARAMS)
+
+
+@pytest.fixture(scope="module")
+def minimal_spec() -> dict[str, Any]:
+    # data.path is the one parameter without a default. Built without validation: the default trainer
+    # (pair_score) needs a target column, which AutoTrain also leaves unset by default.
+    return dump_spec(SentenceTransformerJobSpec.model_construct(data=DataSpec(path="d")))
+
+
+@pytest.mark.parametrize("name", sorted(SEED_DEFAULTS))
+def test_pydantic_default_equals_seed(name: str, minimal_spec: dict[str, Any]) -> None:
+    param = AUTOTRAIN_PARAMS[name]
+    expected = SEED_DEFAULTS[name]
+    if expected is None and param.path in NULL_EQUIVALENTS:
+        expected = NULL_EQUIVALENTS[param.path]
+    assert get_path(minimal_spec, param.path) == expected
+
+
+@pytest.mark.parametrize("name", sorted(SEED_DEFAULTS))
+def test_crd_default_equals_seed(name: str) -> None:
+    """The API server fills the same defaults (kubectl get -o yaml shows every hyperparameter)."""
+    defaulted = apply_defaults(root_schema(), {"spec": {"data": {"path": "d"}}})["spec"]
+    param = AUTOTRAIN_PARAMS[name]
+    expected = SEED_DEFAULTS[name]
+    if expected is None and param.path in NULL_EQUIVALENTS:
+        expected = NULL_EQUIVALENTS[param.path]
+    assert get_path(defaulted, param.path) == expected
+
+
+@pytest.mark.parametrize("name", sorted(AUTOTRAIN_PARAMS))
+def test_description_names_the_autotrain_parameter(name: str) -> None:
+    node: dict[str, Any] = root_schema()["properties"]["spec"]
+    for part in AUTOTRAIN_PARAMS[name].path.split("."):
+        node = node["properties"][part]
+    assert f"AutoTrain: `{name}`" in node["description"]
