@@ -10,7 +10,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from stjob.errors import EXIT_CONFIG_ERROR, EXIT_USAGE
+from stjob.errors import EXIT_CONFIG_ERROR, EXIT_USAGE, StjobError
 
 app = typer.Typer(
     name="stjob",
@@ -76,6 +76,128 @@ def validate(
                 typer.echo(f"{file}: {name}: valid")
     if bad:
         raise typer.Exit(EXIT_CONFIG_ERROR)
+
+
+OutputFormat = Annotated[str | None, typer.Option("--output", "-o", help="Print data instead: json or yaml.")]
+Namespace = Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the resource.")]
+Context = Annotated[str | None, typer.Option("--context", help="kubeconfig context (default: current).")]
+
+
+def _print_data(data: Any, fmt: str) -> None:
+    import json
+
+    if fmt == "json":
+        typer.echo(json.dumps(data, indent=2, sort_keys=False))
+    elif fmt == "yaml":
+        typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+    else:
+        typer.echo(f"unknown output format {fmt!r}: use json or yaml", err=True)
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _fail(exc: StjobError) -> typer.Exit:
+    typer.echo(f"error: {exc.message}", err=True)
+    return typer.Exit(exc.exit_code)
+
+
+@app.command()
+def convert(
+    config: Annotated[Path, typer.Argument(help="AutoTrain sentence-transformers config (YAML or JSON).")],
+    output: OutputFormat = "yaml",
+) -> None:
+    """Turn an AutoTrain config into a SentenceTransformerJob; warns about each parameter without an equivalent."""
+    from stjob.autotrain_import import convert_autotrain_config
+
+    try:
+        loaded = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        typer.echo(f"{config}: cannot read: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if not isinstance(loaded, dict):
+        typer.echo(f"{config}: not a mapping", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    resource, warnings = convert_autotrain_config(loaded)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    _print_data(resource, output or "yaml")
+    problems = validate_document(resource)
+    for problem in problems:
+        typer.echo(f"invalid: {problem}", err=True)
+    if problems:
+        raise typer.Exit(EXIT_CONFIG_ERROR)
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (holding metrics.jsonl) or the metrics file.")],
+    out: Annotated[Path | None, typer.Option("--out", help="PNG to write (default: RUN_DIR/metrics.png).")] = None,
+) -> None:
+    """Plot training loss and evaluation metrics of a run to a PNG."""
+    from stjob.metrics_plot import plot_run
+
+    try:
+        typer.echo(str(plot_run(run_dir, out)))
+    except StjobError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def status(
+    name: Annotated[str, typer.Argument(help="SentenceTransformerJob name.")],
+    namespace: Namespace = "default",
+    context: Context = None,
+    output: OutputFormat = None,
+) -> None:
+    """Show a job in the current cluster: phase, progress, metrics, conditions."""
+    from stjob.cluster_view import describe, get_job
+
+    try:
+        obj = get_job(name, namespace, context)
+    except StjobError as exc:
+        raise _fail(exc) from None
+    if output:
+        _print_data(obj.get("status") or {}, output)
+    else:
+        typer.echo(describe(obj))
+
+
+@app.command()
+def watch(
+    name: Annotated[str, typer.Argument(help="SentenceTransformerJob name.")],
+    namespace: Namespace = "default",
+    context: Context = None,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+) -> None:
+    """Follow a job until it succeeds or fails; exits 0 on Succeeded, 1 on Failed."""
+    from stjob.cluster_view import describe, get_job
+    from stjob.cluster_view import watch as watch_job
+
+    last: dict[str, Any] = {}
+    try:
+        for obj in watch_job(lambda: get_job(name, namespace, context), interval=interval, timeout=timeout):
+            last = obj
+            typer.echo(describe(obj) + "\n")
+    except StjobError as exc:
+        raise _fail(exc) from None
+    if (last.get("status") or {}).get("phase") == "Failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    name: Annotated[str, typer.Argument(help="SentenceTransformerJob name.")],
+    namespace: Namespace = "default",
+    context: Context = None,
+    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+) -> None:
+    """Print the logs of the job's newest trainer pod."""
+    from stjob.cluster_view import trainer_logs
+
+    try:
+        typer.echo(trainer_logs(name, namespace, context, tail).rstrip())
+    except StjobError as exc:
+        raise _fail(exc) from None
 
 
 def main() -> None:

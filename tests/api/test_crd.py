@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 import yaml
-from stjob.crd import CRD_FILE, build_crd, render_crd
 
+from stjob.crd import CRD_FILE, build_crd, render_crd
 from tests.support.crd_layer import ROOT, prune, root_schema
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from stjob.api import SentenceTransformerJobSpec, dump_spec
 from stjob.api.autotrain import AUTOTRAIN_PARAMS, NULL_EQUIVALENTS, get_path
 from stjob.api.spec import DataSpec
-
 from tests.support.crd_layer import apply_defaults, root_schema
 
 # The seed (../shared/SEED.md), written out by hand so a change in either place is caught.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from stjob.cli import app
 from stjob.errors import EXIT_CONFIG_ERROR, EXIT_USAGE
-from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
