@@ -1,0 +1,516 @@
+"""Find, read and validate the training data before any model is loaded.
+
+The data is either local (CSV or JSON lines, a file or a folder of split files, possibly on the mounted
+data volume) or a Hugging Face Hub dataset. Every row is checked up front so a bad dataset fails in
+seconds with a :class:`~stjob.errors.DataError` that names the file, the row and the column, instead of
+failing an hour into training on a GPU.
+
+Decisions a user can rely on:
+
+- **Row numbers are file line numbers** (1-based, the CSV header is line 1, so the first data row is row
+  2; a quoted field spanning several lines counts at the line where its record starts). That is what an
+  editor's go-to-line, ``sed -n 17p`` and a spreadsheet's row number show. For Hub datasets the row is the
+  1-based index in the split.
+- **Texts** are stripped strings; an empty, whitespace-only or null text is an error (the first few are
+  listed), and so is a text over :data:`MAX_TEXT_CHARS` characters (the tokenizer would silently cut it).
+  In JSON lines a text must be a JSON string: a number in a text column usually means a wrong mapping.
+- **pair_score scores** must be finite numbers. Any range is accepted because CoSENT/AnglE only use the
+  order of the scores; a range outside [0, 1] is logged as a warning because CosineSimilarityLoss (an
+  allowed override) regresses cosine similarities onto the scores. Scores are not rescaled here.
+- **pair_class labels** get ids in a deterministic order: integer labels sorted numerically (so labels
+  0..K-1 keep their ids), any other labels sorted as strings. ``label_names[id]`` is the original label.
+  A Hub ``ClassLabel`` column keeps the dataset's ids and names. A validation label that the training data
+  lacks is an error, and so is a single class.
+- Local files are read with :mod:`csv` / :mod:`json` directly rather than through ``datasets``' builders:
+  that gives exact line numbers and no stale cache when a file is rewritten; ``cache_dir`` only serves
+  Hub downloads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from stjob.api import SentenceTransformerJobSpec
+from stjob.errors import ConfigError, DataError, StjobError
+
+logger = logging.getLogger(__name__)
+
+#: The columns each trainer shape hands to the training pipeline, in this order.
+CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "pair": ("anchor", "positive"),
+    "pair_class": ("premise", "hypothesis", "label"),
+    "pair_score": ("sentence1", "sentence2", "score"),
+    "triplet": ("anchor", "positive", "negative"),
+    "qa": ("query", "answer"),
+}
+
+#: Which ``spec.data.columns`` field feeds each canonical column.
+_MAPPING_FIELDS: dict[str, tuple[str, ...]] = {
+    "pair": ("sentence1", "sentence2"),
+    "pair_class": ("sentence1", "sentence2", "target"),
+    "pair_score": ("sentence1", "sentence2", "target"),
+    "triplet": ("sentence1", "sentence2", "sentence3"),
+    "qa": ("sentence1", "sentence2"),
+}
+
+#: Texts longer than this are rejected: no model reads them whole, and they are usually a broken file.
+MAX_TEXT_CHARS = 100_000
+#: Local file types, in the order they are looked for.
+LOCAL_SUFFIXES = (".csv", ".jsonl", ".json")
+_EXAMPLES_SHOWN = 5
+_HF_PREFIX = "hf://datasets/"
+# owner/name or owner/name:config, as the Hub spells repository ids.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.-]+)?$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """Validated data in the canonical columns of the job's trainer shape."""
+
+    train: datasets.Dataset
+    valid: datasets.Dataset | None
+    label_names: list[str] | None
+    source: str
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A split as read: its label for messages, its column names, and its rows with their line numbers."""
+
+    label: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    lines: list[int]
+    class_names: dict[str, list[str]] = field(default_factory=dict)  # Hub ClassLabel columns: id -> name
+
+
+# ------------------------------------------------------------------------------------------ location
+
+
+def resolve_data_location(
+    spec: SentenceTransformerJobSpec, *, base_dir: Path | None, data_root: Path | None
+) -> str | Path:
+    """Where the data is: a local file or folder (``Path``) or a Hub dataset id (``str``, ``owner/name[:config]``).
+
+    With ``spec.data.volume`` the path is relative to ``data_root`` (the mounted volume) and must stay
+    inside it after resolving symlinks. Otherwise an existing path (absolute, or relative to ``base_dir``,
+    the job file's folder) is local, and an ``hf://datasets/...`` URL or an ``owner/name`` id is the Hub.
+    """
+    path = spec.data.path
+    if spec.data.volume is not None:
+        return _inside_volume(path, data_root)
+    if path.startswith("hf://"):
+        if not path.startswith(_HF_PREFIX) or not _HUB_ID.match(path[len(_HF_PREFIX) :]):
+            raise ConfigError(f"data.path {path!r}: expected hf://datasets/owner/name[:config]")
+        return path[len(_HF_PREFIX) :]
+    local = Path(path).expanduser()
+    if not local.is_absolute() and base_dir is not None:
+        local = base_dir / local
+    if local.exists():
+        return local
+    if _HUB_ID.match(path) and Path(path).suffix not in LOCAL_SUFFIXES:
+        return path
+    raise DataError("not found (neither a local file or folder nor a Hub id owner/name)", file=str(local))
+
+
+def _inside_volume(path: str, data_root: Path | None) -> Path:
+    if data_root is None:
+        raise ConfigError("data.volume is set but no data directory is mounted (STJOB_DATA_DIR is unset)")
+    root = data_root.resolve()
+    # resolve() follows symlinks, so a link pointing out of the volume is caught like a literal '..'.
+    target = (root / path).resolve()
+    if not target.is_relative_to(root):
+        raise DataError(f"data.path {path!r} resolves to {target}, outside the data volume {root}")
+    if not target.exists():
+        held = ", ".join(sorted(p.name for p in root.iterdir())[:20]) or "nothing"
+        raise DataError(f"not found in the data volume (the volume holds: {held})", file=str(target))
+    return target
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def load_data(
+    spec: SentenceTransformerJobSpec,
+    *,
+    base_dir: Path | None = None,
+    data_root: Path | None = None,
+    cache_dir: Path | None = None,
+) -> LoadedData:
+    """Load and validate the train (and validation) split into the trainer's canonical columns.
+
+    Raises :class:`DataError` for anything wrong with the data itself and :class:`ConfigError` when the
+    data cannot be reached (an unknown or unreachable Hub dataset, no mounted volume).
+    """
+    location = resolve_data_location(spec, base_dir=base_dir, data_root=data_root)
+    valid_split = spec.data.valid_split
+    if isinstance(location, Path):
+        train_file, valid_file = _split_files(location, spec.data.train_split, valid_split)
+        train_table = _read_local(train_file)
+        valid_table = _read_local(valid_file) if valid_file is not None else None
+        source = str(location)
+    else:
+        train_table = _read_hub(location, spec.data.train_split, spec, cache_dir)
+        valid_table = _read_hub(location, valid_split, spec, cache_dir) if valid_split is not None else None
+        source = f"{_HF_PREFIX}{location}" + (f"@{spec.data.revision}" if spec.data.revision else "")
+    loaded = _build(spec, train_table, valid_table, source)
+    logger.info(
+        "loaded %d training and %s validation rows (%s) from %s",
+        len(loaded.train),
+        len(loaded.valid) if loaded.valid is not None else "no",
+        spec.trainer,
+        source,
+    )
+    return loaded
+
+
+def _split_files(location: Path, train_split: str, valid_split: str | None) -> tuple[Path, Path | None]:
+    """A file is the training data (validation: its sibling); a folder holds one file per split."""
+    if location.is_dir():
+        valid = _find_split(location, valid_split) if valid_split is not None else None
+        return _find_split(location, train_split), valid
+    if valid_split is None:
+        return location, None
+    return location, _find_split(location.parent, valid_split, prefer=location.suffix, next_to=location)
+
+
+def _find_split(folder: Path, split: str, *, prefer: str = "", next_to: Path | None = None) -> Path:
+    suffixes = sorted(LOCAL_SUFFIXES, key=lambda s: s != prefer)
+    found = [folder / f"{split}{s}" for s in suffixes if (folder / f"{split}{s}").is_file()]
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        raise DataError(f"both {names} exist for split {split!r}: keep one", file=str(folder))
+    if found:
+        return found[0]
+    wanted = " or ".join(f"{split}{s}" for s in LOCAL_SUFFIXES)
+    held = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+    if next_to is not None:  # name the training file: that is the path the user wrote
+        problem = f"validation file {wanted} not found next to it; its folder holds: {held}"
+        raise DataError(problem, file=str(next_to))
+    raise DataError(f"no {wanted} for split {split!r}; the folder holds: {held}", file=str(folder))
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def _read_local(path: Path) -> _Table:
+    if path.suffix not in LOCAL_SUFFIXES:
+        raise DataError(f"unsupported file type {path.suffix or '(none)'!r}: use .csv or .jsonl", file=str(path))
+    text = _read_text(path)
+    if not text.strip():
+        raise DataError("the file is empty", file=str(path))
+    table = _parse_csv(text, str(path)) if path.suffix == ".csv" else _parse_json_lines(text, str(path))
+    if not table.rows:
+        raise DataError("no data rows (only a header)", file=str(path))
+    return table
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from exc
+    if raw.startswith(codecs.BOM_UTF8):  # Excel and Windows tools write one; it is not part of the header
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        problem = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        raise DataError(problem, file=str(path), row=line) from exc
+
+
+def _parse_csv(text: str, label: str) -> _Table:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    start = 1  # the line where the current record begins
+    try:
+        for record in reader:
+            if record and header is None:
+                header = _check_header([name.strip() for name in record], label)
+            elif record and header is not None:
+                if len(record) != len(header):
+                    problem = f"{len(record)} fields, but the header has {len(header)}"
+                    raise DataError(problem, file=label, row=start)
+                rows.append(dict(zip(header, record, strict=True)))
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        # The csv module refuses fields over its limit (131,072 characters) before we can measure them.
+        problem = f"text longer than {MAX_TEXT_CHARS} characters" if "field limit" in str(exc) else f"bad CSV: {exc}"
+        raise DataError(problem, file=label, row=reader.line_num) from exc
+    return _Table(label, header or [], rows, lines)
+
+
+def _check_header(header: list[str], label: str) -> list[str]:
+    if len(header) == 1:
+        for sep, name in (("\t", "tab"), (";", "semicolon")):
+            if sep in header[0]:
+                raise DataError(f"looks {name}-separated: a .csv file must be comma-separated", file=label, row=1)
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise DataError(f"duplicate column names in the header: {', '.join(map(repr, duplicates))}", file=label, row=1)
+    return header
+
+
+def _parse_json_lines(text: str, label: str) -> _Table:
+    if text.lstrip().startswith("["):
+        raise DataError("looks like a JSON array: write JSON lines (one object per line)", file=label, row=1)
+    columns: dict[str, None] = {}  # ordered set: key order of first appearance
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        row = _parse_json_object(line, label, number)
+        columns.update(dict.fromkeys(row))
+        rows.append(row)
+        lines.append(number)
+    return _Table(label, list(columns), rows, lines)
+
+
+def _parse_json_object(line: str, label: str, number: int) -> dict[str, Any]:
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise DataError(f"duplicate keys {', '.join(map(repr, duplicates))}", file=label, row=number)
+        return dict(pairs)
+
+    try:
+        value = json.loads(line, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc.msg} (character {exc.colno})", file=label, row=number) from exc
+    if not isinstance(value, dict):
+        raise DataError(f"expected a JSON object, found {type(value).__name__}", file=label, row=number)
+    return value
+
+
+def _read_hub(dataset_id: str, split: str, spec: SentenceTransformerJobSpec, cache_dir: Path | None) -> _Table:
+    """One split of a Hub dataset; ``split`` may be ``config:split``. Any load failure is a ConfigError."""
+    name, _, path_config = dataset_id.partition(":")
+    split_config, _, split_name = split.rpartition(":")
+    if path_config and split_config and path_config != split_config:
+        raise ConfigError(f"dataset {dataset_id!r}: split {split!r} names config {split_config!r}, path says otherwise")
+    config = split_config or path_config or None
+    label = f"{_HF_PREFIX}{name}" + (f" ({config})" if config else "") + f" split {split_name!r}"
+    try:
+        loaded = datasets.load_dataset(
+            name,
+            config,
+            split=split_name,
+            revision=spec.data.revision,
+            cache_dir=str(cache_dir) if cache_dir is not None else None,
+        )
+    except StjobError:
+        raise
+    except Exception as exc:  # offline, unknown id, gated, unknown split: all mean "fix data.path/splits"
+        raise ConfigError(f"cannot load Hub dataset {dataset_id!r} split {split!r}: {exc}") from exc
+    if not isinstance(loaded, datasets.Dataset):
+        raise ConfigError(f"Hub dataset {dataset_id!r} split {split!r} is not a single table")
+    return _hub_table(loaded, label, _source_columns(spec))
+
+
+def _hub_table(dataset: datasets.Dataset, label: str, wanted: Sequence[str]) -> _Table:
+    keep = [name for name in dict.fromkeys(wanted) if name in dataset.column_names]
+    values = dataset.select_columns(keep).to_dict()
+    class_names = {}
+    for name in keep:
+        feature = dataset.features[name]
+        if isinstance(feature, datasets.ClassLabel):
+            # Names instead of ids make label_names readable; -1 is the Hub's "no label".
+            values[name] = [feature.int2str(v) if v is not None and v >= 0 else None for v in values[name]]
+            class_names[name] = list(feature.names)
+    rows = [dict(zip(keep, row, strict=True)) for row in zip(*(values[c] for c in keep), strict=True)]
+    if not rows:
+        raise DataError("no data rows", file=label)
+    return _Table(label, list(dataset.column_names), rows, list(range(1, len(rows) + 1)), class_names)
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+
+def _column_mapping(spec: SentenceTransformerJobSpec) -> dict[str, str]:
+    """Canonical column → the user's column, for the job's trainer."""
+    columns = spec.data.columns
+    mapping = {}
+    for canonical, spec_field in zip(CANONICAL_COLUMNS[spec.trainer], _MAPPING_FIELDS[spec.trainer], strict=True):
+        source = getattr(columns, spec_field)
+        if source is None:  # the spec validators forbid this; keep a clear message for hand-built specs
+            raise ConfigError(f"data.columns.{spec_field} is required by the {spec.trainer} trainer")
+        mapping[canonical] = source
+    return mapping
+
+
+def _source_columns(spec: SentenceTransformerJobSpec) -> list[str]:
+    return list(_column_mapping(spec).values())
+
+
+def _build(spec: SentenceTransformerJobSpec, train: _Table, valid: _Table | None, source: str) -> LoadedData:
+    mapping = _column_mapping(spec)
+    train_columns = _extract(train, mapping, other=None)
+    valid_columns = _extract(valid, mapping, other=train) if valid is not None else None
+    label_names = None
+    if spec.trainer == "pair_class":
+        label_names = _label_names(train_columns["label"], train, mapping["label"])
+        _encode_labels(train_columns, label_names, train, mapping["label"])
+        if valid is not None and valid_columns is not None:
+            _encode_labels(valid_columns, label_names, valid, mapping["label"])
+    if spec.trainer == "pair_score":
+        _warn_on_score_range(train_columns["score"], train.label)
+    features = datasets.Features({name: _feature(name) for name in CANONICAL_COLUMNS[spec.trainer]})
+    return LoadedData(
+        train=datasets.Dataset.from_dict(train_columns, features=features),
+        valid=datasets.Dataset.from_dict(valid_columns, features=features) if valid_columns is not None else None,
+        label_names=label_names,
+        source=source,
+    )
+
+
+def _feature(canonical: str) -> datasets.Value:
+    return datasets.Value({"score": "float64", "label": "int64"}.get(canonical, "string"))
+
+
+def _extract(table: _Table, mapping: dict[str, str], *, other: _Table | None) -> dict[str, list[Any]]:
+    """The mapped columns of a table, converted and checked row by row."""
+    _check_columns(table, mapping, other)
+    parsers: dict[str, Callable[[Any], Any]] = {
+        canonical: _TARGET_PARSERS.get(canonical, _parse_text) for canonical in mapping
+    }
+    out: dict[str, list[Any]] = {canonical: [] for canonical in mapping}
+    empty: list[tuple[int, str]] = []
+    for row, line in zip(table.rows, table.lines, strict=True):
+        for canonical, source in mapping.items():
+            try:
+                value = parsers[canonical](row.get(source))
+            except _EmptyTextError:
+                empty.append((line, source))
+                value = ""
+            except ValueError as exc:
+                raise DataError(str(exc), file=table.label, row=line, column=source) from None
+            out[canonical].append(value)
+    if empty:
+        raise _empty_text_error(table.label, empty)
+    return out
+
+
+def _check_columns(table: _Table, mapping: dict[str, str], other: _Table | None) -> None:
+    missing = [source for source in dict.fromkeys(mapping.values()) if source not in table.columns]
+    if not missing:
+        return
+    names = ", ".join(map(repr, missing))
+    problem = f"missing column{'s' if len(missing) > 1 else ''} {names}; the data has: {', '.join(table.columns)}"
+    if other is not None:
+        problem += f" (the training data {other.label} has them: train and validation columns differ)"
+    raise DataError(problem, file=table.label, column=missing[0])
+
+
+class _EmptyTextError(ValueError):
+    """An empty or null text: collected across rows so one error lists them all."""
+
+
+def _parse_text(value: Any) -> str:
+    if value is None:
+        raise _EmptyTextError
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, found {type(value).__name__} {value!r}")
+    text = value.strip()
+    if not text:
+        raise _EmptyTextError
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"text longer than {MAX_TEXT_CHARS} characters ({len(text)})")
+    return text
+
+
+def _empty_text_error(label: str, empty: list[tuple[int, str]]) -> DataError:
+    shown = ", ".join(f"row {line} column {column!r}" for line, column in empty[:_EXAMPLES_SHOWN])
+    more = f" and {len(empty) - _EXAMPLES_SHOWN} more" if len(empty) > _EXAMPLES_SHOWN else ""
+    first_line, first_column = empty[0]
+    problem = f"empty or null text in {len(empty)} place{'s' if len(empty) > 1 else ''}: {shown}{more}"
+    return DataError(problem, file=label, row=first_line, column=first_column)
+
+
+def _parse_score(value: Any) -> float:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError("missing score")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"score is not a number: {value!r}")
+    try:
+        score = float(value)
+    except ValueError:
+        raise ValueError(f"score is not a number: {value!r}") from None
+    if not math.isfinite(score):
+        raise ValueError(f"score is not finite: {value!r}")
+    return score
+
+
+def _parse_label(value: Any) -> str:
+    """The label as a canonical string: integers without sign or leading zeros, strings stripped."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError("missing label")
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"label {value!r} is not a class (use the pair_score trainer for scores)")
+        value = int(value)
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"label is not a string or an integer: {value!r}")
+    text = value.strip()
+    return str(int(text)) if _INTEGER.match(text) else text
+
+
+def _label_names(labels: list[str], table: _Table, column: str) -> list[str]:
+    distinct = set(labels)
+    if len(distinct) < 2:
+        only = ", ".join(map(repr, distinct))
+        raise DataError(f"only one class ({only}): pair_class needs at least two", file=table.label, column=column)
+    if column in table.class_names:  # a Hub ClassLabel: keep the dataset's own ids
+        return table.class_names[column]
+    if all(_INTEGER.match(label) for label in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)
+
+
+def _encode_labels(columns: dict[str, list[Any]], names: list[str], table: _Table, column: str) -> None:
+    ids = {name: index for index, name in enumerate(names)}
+    encoded = []
+    for label, line in zip(columns["label"], table.lines, strict=True):
+        if label not in ids:
+            known = ", ".join(map(repr, names))
+            problem = f"label {label!r} does not occur in the training data (known: {known})"
+            raise DataError(problem, file=table.label, row=line, column=column)
+        encoded.append(ids[label])
+    columns["label"] = encoded
+
+
+_TARGET_PARSERS: dict[str, Callable[[Any], Any]] = {"score": _parse_score, "label": _parse_label}
+
+
+def _warn_on_score_range(scores: list[float], label: str) -> None:
+    low, high = min(scores), max(scores)
+    if low < 0.0 or high > 1.0:
+        logger.warning(
+            "%s: scores range from %g to %g, outside [0, 1]; fine for CoSENTLoss/AnglELoss (they use only the "
+            "order), but CosineSimilarityLoss expects [0, 1]: rescale the scores if you use it",
+            label,
+            low,
+            high,
+        )
