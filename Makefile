@@ -51,7 +51,7 @@ test: venv helm lint
 
 crd: venv
 	$(VENV)/bin/stjob crd > crds/stjob.dev_sentencetransformerjobs.yaml
-	if [ -d helm/stjob-operator/crds ]; then cp crds/stjob.dev_sentencetransformerjobs.yaml helm/stjob-operator/crds/; fi
+	cp crds/stjob.dev_sentencetransformerjobs.yaml helm/stjob-operator/files/crds/
 
 e2e: venv
 	$(PY) -m pytest tests/e2e -m e2e

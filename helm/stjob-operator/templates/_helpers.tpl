@@ -1,0 +1,97 @@
+{{/* Chart name, truncated to the 63 characters a label value allows. */}}
+{{- define "stjob.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: the prefix of every object this chart creates. */}}
+{{- define "stjob.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "stjob.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "stjob.labels" -}}
+helm.sh/chart: {{ include "stjob.chart" . }}
+{{ include "stjob.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: stjob
+{{- end }}
+
+{{/* Selector labels: stable across upgrades (a Deployment's selector is immutable). */}}
+{{- define "stjob.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "stjob.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "stjob.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "stjob.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* repository[:tag][@digest]; the tag defaults to the chart's appVersion. */}}
+{{- define "stjob.imageRef" -}}
+{{- $image := index . 0 -}}
+{{- $appVersion := index . 1 -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository (default $appVersion $image.tag) -}}
+{{- end -}}
+{{- end }}
+
+{{- define "stjob.operatorImage" -}}
+{{- include "stjob.imageRef" (list .Values.image .Chart.AppVersion) -}}
+{{- end }}
+
+{{- define "stjob.trainerImage" -}}
+{{- include "stjob.imageRef" (list .Values.trainer.image .Chart.AppVersion) -}}
+{{- end }}
+
+{{/*
+The operator's RBAC rules: exactly the table "Operator RBAC" in docs/contracts.md
+(tests/chart/test_rbac.py parses that table and compares).
+*/}}
+{{- define "stjob.operatorRules" -}}
+- apiGroups: ["stjob.dev"]
+  resources: ["sentencetransformerjobs"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["stjob.dev"]
+  resources: ["sentencetransformerjobs/status"]
+  verbs: ["get", "patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["configmaps", "serviceaccounts", "services"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{- define "stjob.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "stjob.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
