@@ -200,6 +200,25 @@ def logs(
         raise _fail(exc) from None
 
 
+@app.command()
+def train(
+    file: Annotated[Path, typer.Argument(help="YAML file with one SentenceTransformerJob; paths relative to it.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output root; the run folder is OUTPUT/projectName.")
+    ] = Path("runs"),
+) -> None:
+    """Train locally (CPU or a local GPU) with the trainer the cluster runs; exits like the trainer does."""
+    try:
+        # Lazy: torch and sentence-transformers are the trainer extra, and slow to import.
+        from stjob_trainer.entrypoint import train_local
+    except ImportError as exc:
+        typer.echo(f"stjob train needs the trainer extra (pip install 'stjob[trainer]'): {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG_ERROR) from None
+    code = train_local(file, output)
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,40 @@
+"""Evaluator construction pieces that need no training."""
+
+from __future__ import annotations
+
+import pytest
+
+from stjob_trainer.evaluators import _classification_metrics, primary_metric_for, retrieval_task
+
+
+def test_retrieval_task_groups_repeated_queries() -> None:
+    queries, corpus, relevant = retrieval_task(["q1", "q1", "q2"], ["a", "b", "a"])
+    assert queries == {"q0": "q1", "q1": "q2"}
+    assert corpus == {"d0": "a", "d1": "b"}
+    assert relevant == {"q0": {"d0", "d1"}, "q1": {"d0"}}
+
+
+def test_binary_metrics() -> None:
+    metrics = _classification_metrics([1, 0, 1, 1], [1, 0, 0, 1])
+    assert metrics == {"accuracy": 0.75, "f1": pytest.approx(0.8)}
+
+
+def test_multiclass_metrics() -> None:
+    metrics = _classification_metrics([0, 1, 2, 2], [0, 1, 2, 1])
+    assert metrics["accuracy"] == 0.75
+    assert metrics["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+
+
+@pytest.mark.parametrize(
+    ("trainer", "loss", "primary"),
+    [
+        ("pair_score", "CoSENTLoss", "spearman_cosine"),
+        ("pair_class", "SoftmaxLoss", "accuracy"),
+        ("pair_class", "OnlineContrastiveLoss", "cosine_accuracy"),
+        ("triplet", "MultipleNegativesRankingLoss", "cosine_accuracy"),
+        ("pair", "MultipleNegativesRankingLoss", "cosine_mrr@10"),
+        ("qa", "CachedMultipleNegativesRankingLoss", "cosine_mrr@10"),
+    ],
+)
+def test_primary_metric(trainer: str, loss: str, primary: str) -> None:
+    assert primary_metric_for(trainer, loss) == primary

@@ -1,0 +1,153 @@
+"""Reporters: Kubernetes status patches (throttled, never raising) and the local progress bar."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from stjob.api import SentenceTransformerJobStatus
+from stjob.api.status import Metrics, OutputStatus, Progress
+from stjob_trainer.reporting import (
+    KubernetesReporter,
+    LocalReporter,
+    NullReporter,
+    reporter_from_env,
+    status_patch,
+)
+
+
+class FakeApi:
+    """Records merge patches; fails while ``down`` is True."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.down = False
+
+    def patch_namespaced_custom_object_status(self, *args: Any, **kwargs: Any) -> None:
+        if self.down:
+            raise ConnectionError("API server unreachable")
+        group, version, namespace, plural, name, body = args
+        self.calls.append(
+            {"path": (group, version, namespace, plural, name), "body": body, "content_type": kwargs["_content_type"]}
+        )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _progress(step: int) -> Progress:
+    return Progress(step=step, total_steps=100, percent=step, epoch=step / 100, effective_batch_size=16)
+
+
+def test_patch_body_is_a_valid_status_with_only_trainer_keys() -> None:
+    body = status_patch(_progress(5), Metrics(train_loss=0.5, primary_metric="m"), OutputStatus(model_path="/o/m"))
+    assert set(body) == {"status"} and set(body["status"]) == {"progress", "metrics", "output"}
+    assert body["status"]["progress"] == {
+        "step": 5,
+        "totalSteps": 100,
+        "percent": 5,
+        "epoch": 0.05,
+        "effectiveBatchSize": 16,
+    }
+    assert body["status"]["metrics"] == {"trainLoss": 0.5, "primaryMetric": "m"}
+    SentenceTransformerJobStatus.model_validate(body["status"])
+
+
+def test_patches_are_throttled_and_carry_the_latest_values() -> None:
+    api, clock = FakeApi(), Clock()
+    reporter = KubernetesReporter("job", "ns", api=api, min_interval=10, background=False, clock=clock)
+    for step in range(1, 6):
+        reporter.update(_progress(step), Metrics())
+        clock.now += 1
+    assert len(api.calls) == 1  # the first one goes out at once, the rest wait for the interval
+    assert api.calls[0]["path"] == ("stjob.dev", "v1alpha1", "ns", "sentencetransformerjobs", "job")
+    assert api.calls[0]["content_type"] == "application/merge-patch+json"
+    clock.now += 5
+    reporter.update(_progress(6), Metrics(train_loss=0.1))
+    assert len(api.calls) == 2
+    assert api.calls[1]["body"]["status"]["progress"]["step"] == 6
+    reporter.update(_progress(7), Metrics())
+    reporter.close(OutputStatus(model_path="/output/p/model"))  # flushed at the end regardless of the throttle
+    assert len(api.calls) == 3
+    assert api.calls[2]["body"]["status"]["progress"]["step"] == 7
+    assert api.calls[2]["body"]["status"]["output"] == {"modelPath": "/output/p/model"}
+
+
+def test_api_failures_never_raise_and_are_caught_up(caplog: pytest.LogCaptureFixture) -> None:
+    api, clock = FakeApi(), Clock()
+    api.down = True
+    reporter = KubernetesReporter("job", "ns", api=api, min_interval=10, background=False, clock=clock)
+    with caplog.at_level(logging.WARNING):
+        for step in range(3):
+            reporter.update(_progress(step), Metrics())
+            clock.now += 11
+    assert reporter.patches_failed == 3 and not api.calls
+    assert sum("failed" in r.getMessage() for r in caplog.records) == 1  # one warning per outage
+    api.down = False
+    clock.now += 11
+    reporter.update(_progress(9), Metrics())
+    assert api.calls[-1]["body"]["status"]["progress"]["step"] == 9
+
+
+def test_unreachable_api_server_never_blocks_training() -> None:
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = "http://127.0.0.1:9"  # nothing listens there
+    configuration.retries = 0
+    api = client.CustomObjectsApi(client.ApiClient(configuration))
+    reporter = KubernetesReporter("job", "ns", api=api, min_interval=0.05, close_timeout=2)
+    start = time.monotonic()
+    for step in range(50):
+        reporter.update(_progress(step), Metrics())
+    assert time.monotonic() - start < 0.5  # updates only hand values to the worker thread
+    reporter.close(OutputStatus(model_path="/m"))
+    assert time.monotonic() - start < 5
+    assert reporter.patches_failed >= 1 and reporter.patches_sent == 0
+
+
+def test_background_reporter_sends_the_final_values() -> None:
+    api = FakeApi()
+    reporter = KubernetesReporter("job", "ns", api=api, min_interval=60)
+    for step in range(20):
+        reporter.update(_progress(step), Metrics())
+    reporter.close(OutputStatus(model_path="/m"))
+    assert 1 <= len(api.calls) <= 2
+    assert api.calls[-1]["body"]["status"]["progress"]["step"] == 19
+    assert api.calls[-1]["body"]["status"]["output"] == {"modelPath": "/m"}
+
+
+def test_reporter_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    assert isinstance(reporter_from_env(local=True), NullReporter)
+    monkeypatch.setenv("RANK", "0")
+    assert isinstance(reporter_from_env(local=True), LocalReporter)
+    monkeypatch.setenv("STJOB_REPORTER", "kubernetes")
+    monkeypatch.setenv("STJOB_NAME", "job")
+    monkeypatch.setenv("STJOB_NAMESPACE", "ns")
+    reporter = reporter_from_env(local=False)
+    assert isinstance(reporter, KubernetesReporter)
+    reporter.close_timeout = 0.1
+    reporter.close()
+    monkeypatch.delenv("STJOB_NAME")
+    assert isinstance(reporter_from_env(local=False), NullReporter)
+
+
+def test_local_reporter_shows_progress() -> None:
+    out = io.StringIO()
+    reporter = LocalReporter(Console(file=out, width=120, force_terminal=False))
+    reporter.update(_progress(50), Metrics(train_loss=0.25, primary_metric="spearman_cosine", primary_metric_value=0.8))
+    reporter.note("before training: spearman_cosine = 0.7")
+    reporter.close()
+    text = out.getvalue()
+    assert "50/100" in text and "spearman_cosine 0.8000" in text and "before training" in text

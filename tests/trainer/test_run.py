@@ -1,0 +1,234 @@
+"""Real tiny trainings: every shape end to end, seeds, maxSeqLength, resume, tracking, Hub push."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from sentence_transformers import SentenceTransformer
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from stjob_trainer import hub
+from stjob_trainer.metrics_log import read_metrics
+from stjob_trainer.run import run_job
+from stjob_trainer.signals import StopFlag, TrainingInterrupted
+from tests.trainer.jobs import make_job
+
+PRIMARY = {
+    "pair": "cosine_mrr@10",
+    "qa": "cosine_mrr@10",
+    "triplet": "cosine_accuracy",
+    "pair_class": "accuracy",
+    "pair_score": "spearman_cosine",
+}
+
+
+@pytest.mark.parametrize("trainer", ["pair", "pair_class", "pair_score", "triplet", "qa"])
+def test_each_shape_trains_evaluates_and_saves(
+    trainer: str, tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]
+) -> None:
+    job = make_job(trainer, dataset_dir(trainer), tiny_model_dir)
+    result = run_job(job, output_dir=tmp_path)
+
+    run_dir = tmp_path / job.spec.output.project_name
+    assert result.run_dir == run_dir and result.model_path == run_dir / "model"
+    assert result.primary_metric == PRIMARY[trainer]
+    assert result.global_step == 6  # 96 rows / batch 16, one epoch
+    model = SentenceTransformer(str(result.model_path), device="cpu")
+    assert model.max_seq_length == 64
+    card = (result.model_path / "README.md").read_text(encoding="utf-8")
+    assert PRIMARY[trainer].split("@")[0].replace("cosine_", "") in card.lower()
+
+    summary = json.loads((run_dir / "result.json").read_text())
+    assert summary["outcome"] == "Succeeded"
+    assert summary["modelPath"] == str(result.model_path)
+    assert summary["metrics"]["primaryMetric"] == PRIMARY[trainer]
+    assert isinstance(summary["metrics"]["baseline"], float)
+    assert isinstance(summary["metrics"]["best"], float)
+
+    events = read_metrics(run_dir / "metrics.jsonl")
+    assert events[0]["baseline"] is True and events[0]["step"] == 0
+    assert any("loss" in e for e in events)
+    assert any(f"eval_{PRIMARY[trainer]}" in e and e["step"] == 6 for e in events)
+    assert all({"time", "step", "epoch"} <= e.keys() for e in events)
+
+    label_map = result.model_path / "label_map.json"
+    if trainer == "pair_class":
+        assert json.loads(label_map.read_text()) == {"labels": ["CONTRADICTION", "ENTAILMENT", "NEUTRAL"]}
+    else:
+        assert not label_map.exists()
+
+
+def _losses(run_dir: Path) -> list[float]:
+    return [e["loss"] for e in read_metrics(run_dir / "metrics.jsonl") if "loss" in e]
+
+
+def test_same_seed_same_losses(tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]) -> None:
+    def losses(seed: int, out: str) -> list[float]:
+        job = make_job(
+            "pair_class",  # SoftmaxLoss: a randomly initialised head, shuffled batches
+            dataset_dir("pair_class"),
+            tiny_model_dir,
+            data={"validSplit": None},
+            training={"seed": seed, "loggingSteps": 1},
+        )
+        return _losses(run_job(job, output_dir=tmp_path / out).run_dir)
+
+    first, second, other = losses(3, "a"), losses(3, "b"), losses(4, "c")
+    assert len(first) == 6
+    assert first == second
+    assert first != other
+
+
+def test_max_seq_length_is_applied(tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]) -> None:
+    job = make_job(
+        "pair_score", dataset_dir("pair_score"), tiny_model_dir, model={"maxSeqLength": 12}, data={"validSplit": None}
+    )
+    result = run_job(job, output_dir=tmp_path)
+    model = SentenceTransformer(str(result.model_path), device="cpu")
+    assert model.max_seq_length == 12
+    features = model.tokenize(["a fairly long sentence " * 20])
+    assert features["input_ids"].shape[1] == 12
+
+
+def test_plain_transformers_model_gets_mean_pooling(
+    tmp_path: Path, tiny_bert_dir: Path, dataset_dir: Callable[[str], Path]
+) -> None:
+    job = make_job("pair_score", dataset_dir("pair_score"), tiny_bert_dir, data={"validSplit": None})
+    result = run_job(job, output_dir=tmp_path)
+    modules = json.loads((result.model_path / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling"]
+    pooling = json.loads((result.model_path / "1_Pooling" / "config.json").read_text())
+    assert pooling["pooling_mode"] == "mean" or pooling.get("pooling_mode_mean_tokens") is True
+
+
+class _StopAfter(TrainerCallback):  # type: ignore[misc]
+    """Plays the SIGTERM handler: raises the stop flag once ``step`` is reached."""
+
+    def __init__(self, flag: StopFlag, step: int) -> None:
+        self.flag, self.step = flag, step
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        if state.global_step >= self.step:
+            self.flag.set()
+
+
+def test_stop_saves_a_checkpoint_and_a_restart_resumes_from_it(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]
+) -> None:
+    job = make_job("pair_class", dataset_dir("pair_class"), tiny_model_dir, training={"loggingSteps": 1})
+    flag = StopFlag()
+    with pytest.raises(TrainingInterrupted) as excinfo:
+        run_job(job, output_dir=tmp_path, stop_flag=flag, callbacks=[_StopAfter(flag, 3)])
+    checkpoints = tmp_path / job.spec.output.project_name / "checkpoints"
+    assert excinfo.value.checkpoint == str(checkpoints / "checkpoint-3")
+    assert (checkpoints / "checkpoint-3" / "trainer_state.json").is_file()
+    assert (checkpoints / "checkpoint-3" / "stjob_loss_head.pt").is_file()  # SoftmaxLoss head travels along
+    # A half-written newer checkpoint (no trainer_state.json) must be skipped.
+    (checkpoints / "checkpoint-5").mkdir()
+
+    result = run_job(job, output_dir=tmp_path)
+    assert result.resumed_from == str(checkpoints / "checkpoint-3")
+    assert result.global_step == 6
+    steps = [e["step"] for e in read_metrics(result.metrics_path) if "loss" in e]
+    assert steps == [1, 2, 3, 4, 5, 6]  # continuity: the second session logged 4, 5, 6 only
+
+
+def test_tensorboard_tracking(tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]) -> None:
+    job = make_job("pair_score", dataset_dir("pair_score"), tiny_model_dir, tracking={"log": "tensorboard"})
+    result = run_job(job, output_dir=tmp_path)
+    assert list((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_early_stopping_and_best_model_use_the_primary_metric(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]
+) -> None:
+    job = make_job(
+        "pair_score",
+        dataset_dir("pair_score"),
+        tiny_model_dir,
+        training={
+            "epochs": 5,
+            "learningRate": 1e-9,  # nothing improves: early stopping must end training early
+            "evalStrategy": "steps",
+            "evalSteps": 2,
+            "earlyStopping": {"patience": 1, "threshold": 0.5},
+        },
+    )
+    result = run_job(job, output_dir=tmp_path)
+    assert result.global_step == 4  # evaluations at 2 and 4; no improvement at 4 → stop (patience 1)
+    state = json.loads(next(result.run_dir.glob("checkpoints/checkpoint-*/trainer_state.json")).read_text())
+    assert state["best_model_checkpoint"].endswith("checkpoint-2")
+    assert state["best_metric"] == pytest.approx(
+        next(e["eval_spearman_cosine"] for e in state["log_history"] if e.get("step") == 2 and "eval_loss" in e)
+    )
+
+
+class _FakeHubApi:
+    calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def create_repo(self, **kwargs: Any) -> None:
+        self.calls.append(("create_repo", kwargs))
+
+    def upload_folder(self, **kwargs: Any) -> None:
+        self.calls.append(("upload_folder", kwargs))
+
+
+def test_hub_push_keeps_the_token_secret(
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    dataset_dir: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = "hf_TESTtokenNEVERwritten1234567890"
+    monkeypatch.setenv("HF_TOKEN", token)
+    apis: list[_FakeHubApi] = []
+    monkeypatch.setattr(hub, "_hf_api", lambda t: apis.append(_FakeHubApi(t)) or apis[-1])
+    _FakeHubApi.calls = []
+    job = make_job(
+        "pair_score",
+        dataset_dir("pair_score"),
+        tiny_model_dir,
+        output={
+            "projectName": "sick-sts",
+            "hub": {"push": True, "username": "alice", "tokenSecretRef": {"name": "hf"}},
+        },
+    )
+    caplog.set_level(logging.DEBUG)
+    result = run_job(job, output_dir=tmp_path)
+
+    assert result.hub_url == "https://huggingface.co/alice/sick-sts"
+    assert apis[0].token == token
+    (create_name, create), (upload_name, upload) = _FakeHubApi.calls
+    assert create_name == "create_repo" and create["repo_id"] == "alice/sick-sts" and create["private"] is True
+    assert upload_name == "upload_folder" and upload["folder_path"] == str(result.model_path)
+    assert json.loads((result.run_dir / "result.json").read_text())["hubUrl"] == result.hub_url
+    for path in result.run_dir.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+    assert all(token not in record.getMessage() for record in caplog.records)
+
+
+def test_hub_push_without_token_fails_before_training(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stjob.errors import ConfigError
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    job = make_job(
+        "pair_score",
+        dataset_dir("pair_score"),
+        tiny_model_dir,
+        output={"hub": {"push": True, "username": "alice", "tokenSecretRef": {"name": "hf"}}},
+    )
+    with pytest.raises(ConfigError, match="HF_TOKEN"):
+        run_job(job, output_dir=tmp_path)
+    assert not (tmp_path / job.spec.output.project_name).exists()

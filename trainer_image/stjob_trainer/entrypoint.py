@@ -1,0 +1,176 @@
+"""Command-line entry points: ``stjob-trainer --config FILE`` (the container) and ``stjob train`` (local).
+
+Both run :func:`stjob_trainer.run.run_job`; this module turns the outcome into an exit code, the
+termination message and ``result.json`` (contract: docs/contracts.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from stjob.api import SentenceTransformerJob
+from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError, StjobError
+from stjob_trainer.failures import classify
+from stjob_trainer.outcome import write_result, write_termination_message
+from stjob_trainer.reporting import Reporter, reporter_from_env
+from stjob_trainer.signals import StopFlag, TrainingInterrupted, install_sigterm_handler
+
+logger = logging.getLogger("stjob_trainer")
+
+DEFAULT_OUTPUT_DIR = Path("/output")
+DEFAULT_DATA_DIR = Path("/data")
+
+
+def load_job(path: Path) -> SentenceTransformerJob:
+    """Read and validate the job file (the resource); ConfigError naming each invalid field."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read job file {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"job file {path}: not a SentenceTransformerJob mapping")
+    doc.pop("status", None)  # the operator never sends it; a copied resource may carry it
+    try:
+        return SentenceTransformerJob.model_validate(doc)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"])
+        raise ConfigError(f"invalid job {path}: " + "; ".join(problems)) from exc
+
+
+def execute(
+    config: Path,
+    *,
+    output_dir: Path,
+    local: bool,
+    data_dir: Path | None = None,
+    reporter: Reporter | None = None,
+) -> int:
+    """Run the job in ``config`` and return the exit code; never raises (except KeyboardInterrupt).
+
+    ``local``: paths in the job resolve against the job file's folder and progress shows as a bar;
+    otherwise the data volume is ``data_dir`` and progress goes to the resource's status.
+    """
+    from stjob_trainer.run import run_job  # torch and friends: only once we are really training
+
+    flag = StopFlag()
+    restore = install_sigterm_handler(flag)
+    reporter = reporter or reporter_from_env(local=local)
+    job: SentenceTransformerJob | None = None
+    t0 = time.monotonic()
+    try:
+        job = load_job(config)
+        result = run_job(
+            job,
+            output_dir=output_dir,
+            base_dir=config.resolve().parent if local else None,
+            data_root=data_dir if job.spec.data.volume is not None else None,
+            reporter=reporter,
+            stop_flag=flag,
+            print_logs=not local,
+        )
+        write_termination_message(
+            {"outcome": "Succeeded", "modelPath": str(result.model_path), "hubUrl": result.hub_url}
+        )
+        _print_summary(reporter, result.summary, result.model_path, result.metrics_path, time.monotonic() - t0)
+        return EXIT_OK
+    except TrainingInterrupted as exc:
+        logger.warning("%s", exc)
+        write_termination_message(
+            {"outcome": "Interrupted", "reason": "Interrupted", "message": str(exc), "checkpoint": exc.checkpoint}
+        )
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        error = classify(exc)
+        if type(error) is StjobError:  # unexpected: the traceback helps whoever debugs it
+            logger.exception("training failed: %s", error.message)
+        else:
+            logger.error("%s: %s", error.reason, error.message)
+        write_termination_message({"outcome": "Failed", "reason": error.reason, "message": error.message})
+        if job is not None:
+            _write_failed_result(output_dir / job.spec.output.project_name, error, time.monotonic() - t0)
+        return error.exit_code
+    finally:
+        reporter.close()
+        restore()
+
+
+def _write_failed_result(run_dir: Path, error: StjobError, seconds: float) -> None:
+    if not run_dir.is_dir():
+        return
+    try:
+        write_result(
+            run_dir,
+            {"outcome": "Failed", "reason": error.reason, "message": error.message, "timings": {"seconds": seconds}},
+        )
+    except OSError as exc:
+        logger.warning("cannot write result.json: %s", exc)
+
+
+def _print_summary(
+    reporter: Reporter, summary: dict[str, Any], model_path: Path, metrics_path: Path, seconds: float
+) -> None:
+    primary = summary.get("primaryMetric")
+    lines = [f"model:   {model_path}", f"metrics: {metrics_path}"]
+    if primary:
+        before, best = summary.get("baseline"), summary.get("best")
+        lines.append(
+            f"{primary}: {before:.4f} before → {best:.4f} best"
+            if isinstance(before, float) and isinstance(best, float)
+            else f"{primary}: best {best}"
+        )
+    if summary.get("trainSamplesPerSecond"):
+        lines.append(f"throughput: {summary['trainSamplesPerSecond']:.1f} samples/s")
+    lines.append(f"wall time: {seconds:.0f} s")
+    for line in lines:
+        reporter.note(line)
+
+
+def configure_logging(*, local: bool) -> None:
+    """Our INFO lines; libraries only from WARNING on (transformers is chatty)."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s" if local else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("stjob_trainer").setLevel(logging.INFO)
+    # Per-file download/shard bars from the libraries clutter both a terminal and the pod log.
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    hub_utils.disable_progress_bars()  # type: ignore[attr-defined]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``stjob-trainer --config /etc/stjob/job.yaml``: exit 0 only when the model was trained and saved."""
+    parser = argparse.ArgumentParser(prog="stjob-trainer", description="Run one SentenceTransformerJob.")
+    parser.add_argument("--config", required=True, type=Path, help="the job file (the resource as YAML)")
+    parser.add_argument("--output", type=Path, default=None, help="output root (default: $STJOB_OUTPUT_DIR or /output)")
+    args = parser.parse_args(argv)
+    configure_logging(local=False)
+    output_dir = args.output or Path(os.environ.get("STJOB_OUTPUT_DIR", str(DEFAULT_OUTPUT_DIR)))
+    data_dir = Path(os.environ.get("STJOB_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    sys.exit(execute(args.config, output_dir=output_dir, local=False, data_dir=data_dir))
+
+
+def train_local(config: Path, output_dir: Path) -> int:
+    """``stjob train FILE --output DIR``: the same run on this machine, with a progress bar."""
+    configure_logging(local=True)
+    return execute(config, output_dir=output_dir, local=True)
+
+
+if __name__ == "__main__":
+    main()

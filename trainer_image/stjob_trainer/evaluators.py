@@ -1,0 +1,192 @@
+"""The evaluator for each dataset shape and its primary metric (early stopping and best model use it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import torch
+from sentence_transformers.sentence_transformer import evaluation
+from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator, SentenceEvaluator
+from sentence_transformers.util import cos_sim
+
+from stjob.errors import ConfigError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """An evaluator and the key of its primary metric (without the trainer's ``eval_`` prefix)."""
+
+    evaluator: SentenceEvaluator
+    primary_metric: str
+
+
+def primary_metric_for(trainer: str, loss_name: str) -> str:
+    """The primary metric's key for a dataset shape (known before training: ``metric_for_best_model``)."""
+    if trainer == "pair_score":
+        return "spearman_cosine"
+    if trainer == "triplet":
+        return "cosine_accuracy"
+    if trainer == "pair_class":
+        return "accuracy" if loss_name == "SoftmaxLoss" else "cosine_accuracy"
+    return "cosine_mrr@10"  # pair, qa: retrieval of the own positive among all positives
+
+
+def build_evaluator(
+    trainer: str,
+    valid: Dataset,
+    *,
+    loss: nn.Module,
+    loss_name: str,
+    label_names: list[str] | None = None,
+    batch_size: int = 32,
+) -> EvaluationPlan:
+    """Build the evaluator for ``valid`` (canonical columns, see data_loading)."""
+    primary = primary_metric_for(trainer, loss_name)
+    cols = valid.column_names
+    if trainer == "pair_score":
+        evaluator: SentenceEvaluator = evaluation.EmbeddingSimilarityEvaluator(
+            list(valid[cols[0]]),
+            list(valid[cols[1]]),
+            [float(s) for s in valid[cols[2]]],
+            main_similarity="cosine",
+            similarity_fn_names=["cosine"],
+            batch_size=batch_size,
+        )
+    elif trainer == "triplet":
+        evaluator = evaluation.TripletEvaluator(
+            list(valid[cols[0]]),
+            list(valid[cols[1]]),
+            list(valid[cols[2]]),
+            main_similarity_function="cosine",
+            similarity_fn_names=["cosine"],
+            batch_size=batch_size,
+        )
+    elif trainer == "pair_class":
+        labels = [int(v) for v in valid[cols[2]]]
+        if loss_name == "SoftmaxLoss":
+            evaluator = SoftmaxAccuracyEvaluator(
+                list(valid[cols[0]]), list(valid[cols[1]]), labels, loss=loss, batch_size=batch_size
+            )
+        else:
+            if any(v not in (0, 1) for v in labels):
+                raise ConfigError(f"loss.name {loss_name} needs binary labels (0/1), got labels {label_names}")
+            evaluator = AccuracyFirstBinaryEvaluator(
+                list(valid[cols[0]]),
+                list(valid[cols[1]]),
+                labels,
+                similarity_fn_names=["cosine"],
+                batch_size=batch_size,
+            )
+    else:
+        queries, corpus, relevant = retrieval_task(list(valid[cols[0]]), list(valid[cols[1]]))
+        evaluator = evaluation.InformationRetrievalEvaluator(
+            cast("dict[str, Any]", queries),
+            cast("dict[str, Any]", corpus),
+            relevant,
+            mrr_at_k=[10],
+            ndcg_at_k=[10],
+            accuracy_at_k=[1, 5, 10],
+            precision_recall_at_k=[1, 5, 10],
+            map_at_k=[100],
+            score_functions={"cosine": cos_sim},
+            main_score_function="cosine",
+            batch_size=batch_size,
+        )
+    evaluator.primary_metric = primary
+    return EvaluationPlan(evaluator=evaluator, primary_metric=primary)
+
+
+def retrieval_task(
+    queries: list[str], positives: list[str]
+) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+    """Queries, corpus and relevance for pair/qa data: every query's own positives are relevant.
+
+    Repeated query texts (a question with several answers) become one query with several relevant
+    documents; the corpus holds each distinct positive once.
+    """
+    query_ids: dict[str, str] = {}
+    corpus_ids: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    for query, positive in zip(queries, positives, strict=True):
+        qid = query_ids.setdefault(query, f"q{len(query_ids)}")
+        cid = corpus_ids.setdefault(positive, f"d{len(corpus_ids)}")
+        relevant.setdefault(qid, set()).add(cid)
+    return (
+        {qid: text for text, qid in query_ids.items()},
+        {cid: text for text, cid in corpus_ids.items()},
+        relevant,
+    )
+
+
+def _classification_metrics(predicted: list[int], gold: list[int]) -> dict[str, float]:
+    """Accuracy, plus F1 of label 1 (binary) or macro F1 (more labels)."""
+    total = len(gold)
+    accuracy = sum(p == g for p, g in zip(predicted, gold, strict=True)) / total if total else 0.0
+    labels = sorted(set(gold) | set(predicted))
+
+    def f1(label: int) -> float:
+        tp = sum(p == label and g == label for p, g in zip(predicted, gold, strict=True))
+        fp = sum(p == label and g != label for p, g in zip(predicted, gold, strict=True))
+        fn = sum(p != label and g == label for p, g in zip(predicted, gold, strict=True))
+        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+    if set(gold) <= {0, 1}:
+        return {"accuracy": accuracy, "f1": f1(1)}
+    return {"accuracy": accuracy, "macro_f1": sum(f1(label) for label in labels) / len(labels)}
+
+
+class SoftmaxAccuracyEvaluator(SentenceEvaluator):  # type: ignore[misc]
+    """Accuracy (and F1) of the SoftmaxLoss classifier on the validation pairs (``pair_class``)."""
+
+    def __init__(
+        self, premises: list[str], hypotheses: list[str], labels: list[int], *, loss: nn.Module, batch_size: int = 32
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.premises, self.hypotheses, self.labels = premises, hypotheses, labels
+        self.loss = loss
+        self.batch_size = batch_size
+        self.name = ""
+        self.primary_metric = "accuracy"
+
+    def __call__(
+        self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
+    ) -> dict[str, float]:
+        """Encode both sides, run the loss's classifier, compare with the gold label ids."""
+        loss: Any = self.loss
+        a = model.encode(self.premises, batch_size=self.batch_size, convert_to_tensor=True)
+        b = model.encode(self.hypotheses, batch_size=self.batch_size, convert_to_tensor=True)
+        # The same feature layout SoftmaxLoss trains its classifier on.
+        parts = []
+        if loss.concatenation_sent_rep:
+            parts += [a, b]
+        if loss.concatenation_sent_difference:
+            parts.append(torch.abs(a - b))
+        if loss.concatenation_sent_multiplication:
+            parts.append(a * b)
+        classifier = loss.classifier
+        with torch.no_grad():
+            features = torch.cat(parts, 1).to(classifier.weight.device, classifier.weight.dtype)
+            predicted = torch.argmax(classifier(features), dim=1).tolist()
+        metrics = _classification_metrics(predicted, self.labels)
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        return metrics
+
+    @property
+    def description(self) -> str:
+        """Shown in the model card's evaluation table."""
+        return "Classification"
+
+
+class AccuracyFirstBinaryEvaluator(BinaryClassificationEvaluator):  # type: ignore[misc]
+    """BinaryClassificationEvaluator with accuracy as primary metric (it would pick average precision)."""
+
+    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> Any:
+        """Evaluate, then restore the primary metric the parent overwrites on every call."""
+        metrics = super().__call__(model, output_path, epoch, steps)
+        self.primary_metric = "cosine_accuracy"
+        return metrics

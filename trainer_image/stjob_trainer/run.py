@@ -1,0 +1,270 @@
+"""One training run, start to finish: check, load data, load model, train, save, report.
+
+Both entry points (``stjob-trainer`` in the cluster, ``stjob train`` on a laptop) call :func:`run_job`;
+they differ only in the reporter, the paths and how failures become exit codes (entrypoint.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer import SentenceTransformerTrainer
+from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
+
+from stjob.api import SentenceTransformerJob
+from stjob.api.status import OutputStatus
+from stjob.errors import StorageError
+from stjob_trainer.callbacks import (
+    LOSS_HEAD_FILE,
+    LossHeadCheckpointCallback,
+    ReportingCallback,
+    StopOnFlagCallback,
+)
+from stjob_trainer.checkpoints import find_resume_checkpoint
+from stjob_trainer.data_loading import load_data
+from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
+from stjob_trainer.hub import hub_repo_id, hub_token, push_model
+from stjob_trainer.losses import build_loss
+from stjob_trainer.metrics_log import MetricsLog
+from stjob_trainer.model_loading import load_model
+from stjob_trainer.outcome import write_result
+from stjob_trainer.reporting import NullReporter, Reporter
+from stjob_trainer.signals import StopFlag, TrainingInterrupted
+from stjob_trainer.training_args import build_training_args, report_to
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a successful run produced."""
+
+    run_dir: Path
+    model_path: Path
+    metrics_path: Path
+    result_path: Path | None
+    hub_url: str | None
+    global_step: int
+    resumed_from: str | None
+    primary_metric: str | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _is_rank_zero() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def prepare_run_dir(output_dir: Path, project_name: str) -> Path:
+    """Create ``{output}/{projectName}/checkpoints``; StorageError when the output cannot be written."""
+    run_dir = output_dir / project_name
+    try:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise StorageError(f"output folder {run_dir} is not writable: {exc}") from exc
+    return run_dir
+
+
+def save_model(model: SentenceTransformer, model_dir: Path) -> bool:
+    """Save the final model with its generated model card; returns whether the card could be written.
+
+    The card normally needs nothing from the Hub, but any failure there must not lose the model.
+    """
+    try:
+        model.save_pretrained(str(model_dir))
+        return True
+    except OSError:
+        raise  # storage problems are real failures (classified as StorageError)
+    except Exception as exc:
+        logger.warning("model card generation failed (%s); saving the model without it", exc)
+        model.save_pretrained(str(model_dir), create_model_card=False)
+        return False
+
+
+def run_job(
+    job: SentenceTransformerJob,
+    *,
+    output_dir: Path,
+    base_dir: Path | None = None,
+    data_root: Path | None = None,
+    cache_dir: Path | None = None,
+    reporter: Reporter | None = None,
+    stop_flag: StopFlag | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    print_logs: bool = True,
+) -> RunResult:
+    """Train ``job`` and write the run folder ``{output_dir}/{projectName}`` (contract layout).
+
+    Order matters: spec-level checks (tracker, Hub token) and the output folder first, then the data
+    (DataError before any model download), then the model. Resumes from the newest complete
+    checkpoint. Raises TrainingInterrupted after saving a checkpoint when ``stop_flag`` is set.
+    ``print_logs``: keep the Trainer's log lines on stdout (pod logs); locally the progress bar shows them.
+    """
+    spec = job.spec
+    reporter = reporter or NullReporter()
+    stop_flag = stop_flag or StopFlag()
+    started_at, t0 = _utc_now(), time.monotonic()
+    rank_zero = _is_rank_zero()
+
+    trackers = report_to(spec.tracking.log)  # fail on a missing tracker package before any work
+    token = hub_token() if spec.output.hub.push else None
+    run_dir = prepare_run_dir(output_dir, spec.output.project_name)
+    checkpoints_dir = run_dir / "checkpoints"
+
+    data = load_data(spec, base_dir=base_dir, data_root=data_root, cache_dir=cache_dir)
+    logger.info(
+        "data: %d training rows, %s validation rows (%s)",
+        len(data.train),
+        len(data.valid) if data.valid is not None else "no",
+        data.source,
+    )
+
+    # Seed before anything random is created (a loss head, pooling weights), not only in the Trainer.
+    transformers.set_seed(spec.training.seed)
+    model = load_model(spec.model, base_dir=base_dir, device="cpu" if spec.resources.gpus == 0 else None)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    loss = build_loss(spec, model, label_names=data.label_names, world_size=world_size)
+
+    plan: EvaluationPlan | None = None
+    if spec.evaluates and data.valid is not None and len(data.valid) > 0:
+        plan = build_evaluator(
+            spec.trainer,
+            data.valid,
+            loss=loss,
+            loss_name=spec.loss_name,
+            label_names=data.label_names,
+            batch_size=spec.training.batch_size,
+        )
+    primary = plan.primary_metric if plan else None
+    args = build_training_args(spec, output_dir=checkpoints_dir, n_train=len(data.train), primary_metric=primary)
+    if "tensorboard" in trackers:
+        # The TensorBoard callback reads its folder from the environment; keep it next to the model.
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
+
+    effective_batch = spec.training.batch_size * spec.training.gradient_accumulation * args.world_size
+    metrics_log = MetricsLog(run_dir / "metrics.jsonl") if rank_zero else None
+    reporting = ReportingCallback(
+        reporter, metrics_log=metrics_log, primary_metric=primary, effective_batch_size=effective_batch
+    )
+    trainer_callbacks: list[TrainerCallback] = [
+        reporting,
+        *callbacks,
+        StopOnFlagCallback(stop_flag),  # after the caller's callbacks: a flag they raise counts this step
+        LossHeadCheckpointCallback(loss),
+    ]
+    if plan is not None and spec.early_stopping_active:
+        es = spec.training.early_stopping
+        trainer_callbacks.append(
+            EarlyStoppingCallback(early_stopping_patience=es.patience, early_stopping_threshold=es.threshold)
+        )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.valid if plan is not None else None,
+        loss=loss,
+        evaluator=plan.evaluator if plan is not None else None,
+        callbacks=trainer_callbacks,
+    )
+
+    if not print_logs:
+        trainer.remove_callback(PrinterCallback)
+
+    resume = find_resume_checkpoint(checkpoints_dir)
+    baseline: dict[str, float] = {}
+    if resume is not None:
+        reporter.note(f"resuming from {resume}")
+        head = resume / LOSS_HEAD_FILE
+        if head.is_file():
+            loss.load_state_dict(torch.load(head, map_location=model.device), strict=False)
+    elif plan is not None and rank_zero:
+        # The zero-shot score: what fine-tuning is measured against.
+        scores = plan.evaluator(model)
+        scores = scores if isinstance(scores, dict) else {plan.primary_metric: scores}
+        baseline = {f"eval_{k}": float(v) for k, v in scores.items()}
+        if metrics_log is not None:
+            metrics_log.append(0, 0.0, {"baseline": True, **baseline})
+        reporter.note(f"before training: {primary} = {baseline.get(f'eval_{primary}', float('nan')):.4f}")
+
+    stop_flag.training_started = True
+    train_output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    state = trainer.state
+    if stop_flag.is_set():
+        latest = find_resume_checkpoint(checkpoints_dir)
+        reporter.close()
+        raise TrainingInterrupted(
+            f"stopped by SIGTERM at step {state.global_step}; checkpoint {latest}; a restart resumes from it",
+            checkpoint=str(latest) if latest else None,
+        )
+
+    model_dir = run_dir / "model"
+    hub_url: str | None = None
+    result_path: Path | None = None
+    summary: dict[str, Any] = {}
+    if trainer.is_world_process_zero():
+        if spec.output.hub.push and spec.output.hub.username:
+            model.model_card_data.set_model_id(hub_repo_id(spec.output.hub.username, spec.output.project_name))
+        card = save_model(trainer.model, model_dir)
+        if spec.trainer == "pair_class" and data.label_names is not None:
+            (model_dir / "label_map.json").write_text(
+                json.dumps({"labels": data.label_names}, indent=2) + "\n", encoding="utf-8"
+            )
+        if spec.output.hub.push and spec.output.hub.username and token:
+            repo_id = hub_repo_id(spec.output.hub.username, spec.output.project_name)
+            hub_url = push_model(model_dir, repo_id, private=spec.output.hub.private, token=token)
+        last_eval = next((e for e in reversed(state.log_history) if primary and f"eval_{primary}" in e), {})
+        summary = {
+            "trainLoss": train_output.training_loss,
+            "primaryMetric": primary,
+            "baseline": baseline.get(f"eval_{primary}") if primary else None,
+            "best": state.best_metric,
+            "lastEval": {k: v for k, v in last_eval.items() if isinstance(v, (int, float))},
+            "trainRuntimeSeconds": train_output.metrics.get("train_runtime"),
+            "trainSamplesPerSecond": train_output.metrics.get("train_samples_per_second"),
+        }
+        result = {
+            "outcome": "Succeeded",
+            "trainer": spec.trainer,
+            "loss": spec.loss_name,
+            "baseModel": spec.model.name,
+            "modelPath": str(model_dir),
+            "modelCard": card,
+            "hubUrl": hub_url,
+            "metrics": summary,
+            "globalStep": state.global_step,
+            "epoch": state.epoch,
+            "bestCheckpoint": state.best_model_checkpoint,
+            "resumedFrom": str(resume) if resume else None,
+            "effectiveBatchSize": effective_batch,
+            "timings": {"startedAt": started_at, "finishedAt": _utc_now(), "seconds": round(time.monotonic() - t0, 2)},
+        }
+        result_path = write_result(run_dir, result)
+    reporter.close(OutputStatus(model_path=str(model_dir), hub_url=hub_url))
+    return RunResult(
+        run_dir=run_dir,
+        model_path=model_dir,
+        metrics_path=run_dir / "metrics.jsonl",
+        result_path=result_path,
+        hub_url=hub_url,
+        global_step=state.global_step,
+        resumed_from=str(resume) if resume else None,
+        primary_metric=primary,
+        summary=summary,
+    )
