@@ -182,7 +182,4 @@ def _operator_exposed_metrics() -> set[str]:
 def test_chart_queries_metrics_the_operator_exposes() -> None:
     exposed = _operator_exposed_metrics()
     missing = OPERATOR_METRICS - exposed
-    if missing:
-        # Issue #5 names the gauge stjob_jobs_by_phase; the operator must expose the names the alerts and
-        # dashboard query (or both sides change together).
-        pytest.xfail(f"operator does not expose {sorted(missing)} (it has {sorted(exposed)})")
+    assert not missing, f"the chart queries {sorted(missing)}; the operator exposes {sorted(exposed)}"

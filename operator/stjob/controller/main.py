@@ -1,0 +1,48 @@
+"""``stjob-operator``: load the STJOB_* settings and the cluster credentials, then run Kopf."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+import kubernetes
+
+from stjob.controller.handlers import register
+from stjob.controller.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
+
+
+def load_kube_configuration() -> None:
+    """In-cluster service account first, else the kubeconfig (``KUBECONFIG`` or ~/.kube/config)."""
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+
+
+def liveness_endpoint(settings: OperatorSettings) -> str | None:
+    """Kopf's liveness probe URL (``/healthz``), or None when disabled."""
+    return f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+
+
+def main() -> None:
+    """Run the operator until SIGTERM/SIGINT (standalone: one replica, no Kopf peering)."""
+    settings = OperatorSettings()
+    kopf.configure(log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN)
+    load_kube_configuration()
+    # Kopf's default registry also carries its login handlers (the same kubeconfig / in-cluster token).
+    registry = kopf.get_default_registry()
+    register(registry, settings)
+    logger.info("watching %s", ", ".join(settings.namespace_list) or "all namespaces")
+    kopf.run(
+        registry=registry,
+        standalone=True,
+        clusterwide=settings.clusterwide,
+        namespaces=settings.namespace_list,
+        liveness_endpoint=liveness_endpoint(settings),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Deterministic child names and labels (docs/contracts.md, "Child objects")."""
+
+from __future__ import annotations
+
+APP_NAME = "stjob-trainer"
+MANAGED_BY = "stjob-operator"
+
+LABEL_APP_NAME = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+#: Every child carries it; the operator finds a Job's or Pod's owner resource through it.
+LABEL_JOB_NAME = "stjob.dev/job-name"
+LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
+LABEL_KUEUE_PRIORITY = "kueue.x-k8s.io/priority-class"
+
+TRAINER_CONTAINER = "trainer"
+CONFIG_KEY = "job.yaml"
+CONFIG_DIR = "/etc/stjob"
+CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_KEY}"
+DATA_DIR = "/data"
+OUTPUT_DIR = "/output"
+TERMINATION_LOG = "/dev/termination-log"
+#: torchrun's rendezvous port on rank 0 (multi-node only).
+RENDEZVOUS_PORT = 29500
+
+
+def configmap_name(name: str) -> str:
+    """The ConfigMap holding the job file."""
+    return f"{name}-spec"
+
+
+def trainer_account_name(name: str) -> str:
+    """The ServiceAccount, Role and RoleBinding of the trainer pods."""
+    return f"{name}-trainer"
+
+
+def job_name(name: str) -> str:
+    """The batch/v1 Job running the trainer."""
+    return name
+
+
+def service_name(name: str) -> str:
+    """The headless Service giving multi-node pods stable DNS names."""
+    return name
+
+
+def child_labels(name: str) -> dict[str, str]:
+    """Labels on every child object and on the trainer pods."""
+    return {LABEL_APP_NAME: APP_NAME, LABEL_MANAGED_BY: MANAGED_BY, LABEL_JOB_NAME: name}
+
+
+def owner_name_of(labels: dict[str, str] | None) -> str | None:
+    """The owning SentenceTransformerJob's name from a child's labels (None: not ours)."""
+    if not labels:
+        return None
+    return labels.get(LABEL_JOB_NAME) or None

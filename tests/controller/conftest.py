@@ -1,0 +1,90 @@
+"""The real Kopf loop against kmock's Kubernetes emulator (in this process, on another thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import kopf
+import kubernetes
+import pytest
+from kopf.testing import KopfRunner
+
+from stjob.controller.handlers import register
+from stjob.controller.settings import OperatorSettings
+
+STJOBS = "stjob.dev/v1alpha1/sentencetransformerjobs"
+WAIT = 5.0  # seconds: every wait in these tests is bounded
+
+
+@pytest.fixture()
+async def emulator(kmock: Any) -> AsyncIterator[Any]:
+    """kmock with the built-in resources and our CRD; the Kubernetes client pointed at it."""
+    kmock.resources.load_bundled()
+    kmock.resources[STJOBS] = {
+        "kind": "SentenceTransformerJob",
+        "namespaced": True,
+        "singular": "sentencetransformerjob",
+        "verbs": ["get", "list", "watch", "create", "patch", "delete"],
+        "subresources": ["status"],
+    }
+    previous = kubernetes.client.Configuration.get_default_copy()
+    kubernetes.client.Configuration.set_default(kubernetes.client.Configuration(host=str(kmock.url).rstrip("/")))
+    yield kmock
+    kubernetes.client.Configuration.set_default(previous)
+
+
+def fast_kopf_settings() -> kopf.OperatorSettings:
+    """Kopf settings that stop quickly (no 5 s worker idling, no 2 s exit wait)."""
+    settings = kopf.OperatorSettings()
+    settings.queueing.idle_timeout = 0.2
+    settings.queueing.exit_timeout = 0.2
+    settings.watching.reconnect_backoff = 0.1
+    settings.posting.level = logging.INFO
+    # kmock never changes resourceVersion, so Kopf would wait this long for its own patch to echo back.
+    settings.persistence.consistency_timeout = 0.1
+    return settings
+
+
+OperatorFactory = Callable[..., contextlib.AbstractAsyncContextManager[KopfRunner]]
+
+
+@pytest.fixture()
+def operator(emulator: Any) -> OperatorFactory:
+    """``async with operator():`` runs the operator (a fresh registry each time) until the block ends."""
+
+    @contextlib.asynccontextmanager
+    async def start(config: OperatorSettings | None = None) -> AsyncIterator[KopfRunner]:
+        registry = kopf.OperatorRegistry()
+        url = str(emulator.url).rstrip("/")
+
+        @kopf.on.login(registry=registry)
+        def login(**_: Any) -> kopf.ConnectionInfo:
+            return kopf.ConnectionInfo(server=url, insecure=True)
+
+        config = config or OperatorSettings(metrics_port=0, health_port=0, trainer_image="trainer:test")
+        register(registry, config, resync_seconds=None)
+        runner = KopfRunner(["run", "-A", "--standalone"], registry=registry, settings=fast_kopf_settings(), timeout=10)
+        runner.__enter__()
+        try:
+            yield runner
+        finally:
+            # Stop it off the loop: its handlers may still be talking to the emulator on this loop.
+            await asyncio.to_thread(runner.__exit__, None, None, None)
+
+    return start
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
+    """Poll without blocking the emulator's loop; fail with ``what`` after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
