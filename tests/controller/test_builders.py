@@ -231,7 +231,10 @@ def test_kueue_labels_only_with_a_queue() -> None:
     assert "kueue.x-k8s.io/queue-name" not in plain["metadata"]["labels"]
     queued = builders.build_job(spec(queueName="team-a", scheduling={"priorityClassName": "high"}), META, SETTINGS)
     assert queued["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
-    assert queued["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "high"
+    # kueue.x-k8s.io/priority-class names a WorkloadPriorityClass, not a PriorityClass: Kueue reads the
+    # pod template's priorityClassName instead (docs/distributed.md).
+    assert "kueue.x-k8s.io/priority-class" not in queued["metadata"]["labels"]
+    assert queued["spec"]["template"]["spec"]["priorityClassName"] == "high"
 
 
 def test_scheduling_and_image_pass_through() -> None:
@@ -260,10 +263,10 @@ COMMAND_CASES = [
     ({"resources": {"gpus": 1}}, ["stjob-trainer", "--config", "/etc/stjob/job.yaml"]),
     ({"resources": {"gpus": 0}}, ["stjob-trainer", "--config", "/etc/stjob/job.yaml"]),
     ({"resources": {"gpus": 4}},
-     ["torchrun", "--nproc-per-node=4", "--standalone", "--nnodes=1", "-m", "stjob_trainer", "--config", "/etc/stjob/job.yaml"]),
+     ["python", "-m", "stjob_trainer.launch", "--nproc-per-node=4", "--standalone", "--nnodes=1", "-m", "stjob_trainer", "--config", "/etc/stjob/job.yaml"]),
     ({"resources": {"gpus": 4}, "distributed": {"nodes": 2}},
-     ["torchrun", "--nproc-per-node=4", "--nnodes=2", "--node-rank=$(STJOB_NODE_RANK)", "--master-addr=sick-0.sick",
-      "--master-port=29500", "-m", "stjob_trainer", "--config", "/etc/stjob/job.yaml"]),
+     ["python", "-m", "stjob_trainer.launch", "--nproc-per-node=4", "--nnodes=2", "--node-rank=$(STJOB_NODE_RANK)", "--master-addr=sick-0.sick",
+      "--master-port=29500", "--max-restarts=0", "-m", "stjob_trainer", "--config", "/etc/stjob/job.yaml"]),
 ]  # fmt: skip
 
 

@@ -178,7 +178,8 @@ async def test_kueue_queued_then_admitted_without_fighting_kueue(emulator: Any, 
         assert (kube.get(emulator, kube.JOBS, "ml", "sick") or {})["spec"]["suspend"] is False
     assert job["spec"]["suspend"] is True
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
-    assert job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "high"
+    # Kueue takes the priority from the pod template's priorityClassName (no WorkloadPriorityClass label).
+    assert "kueue.x-k8s.io/priority-class" not in job["metadata"]["labels"]
     assert kube.condition(queued, "Admitted")["status"] == "False"
     assert kube.condition(running, "Admitted")["status"] == "True"
     job_patches = [r for r in list(emulator) if r.method.value == "PATCH" and "/jobs/sick" in str(r.url)]

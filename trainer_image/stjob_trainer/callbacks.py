@@ -26,12 +26,28 @@ class StopOnFlagCallback(TrainerCallback):  # type: ignore[misc]
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
-        """Turn a pending stop request into a checkpoint save plus a stop."""
-        if self.flag.is_set():
+        """Turn a pending stop request into a checkpoint save plus a stop (on every rank at the same step)."""
+        if self._stop_requested(args):
             control.should_save = True
             control.should_training_stop = True
             self.stopped_at = state.global_step
         return control
+
+    def _stop_requested(self, args: TrainingArguments) -> bool:
+        """The local flag, agreed across ranks under torchrun.
+
+        torchrun forwards SIGTERM to all workers, but each sees it at its own step boundary; a rank that
+        stopped to save while its peers ran one more step would leave them waiting in a collective. One
+        MAX all-reduce of a single number per step makes every rank stop after the same step.
+        """
+        local = self.flag.is_set()
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return local
+        if torch.distributed.get_world_size() < 2:
+            return local
+        vote = torch.tensor([1 if local else 0], dtype=torch.int32, device=args.device)
+        torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
+        return bool(vote.item())
 
 
 class ReportingCallback(TrainerCallback):  # type: ignore[misc]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from pydantic import ValidationError
 from stjob.api import SentenceTransformerJob
 from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError, StjobError
 from stjob_trainer.failures import classify
+from stjob_trainer.hub import TOKEN_ENV
 from stjob_trainer.outcome import write_result, write_termination_message
 from stjob_trainer.reporting import Reporter, reporter_from_env
 from stjob_trainer.signals import StopFlag, TrainingInterrupted, install_sigterm_handler
@@ -94,26 +97,39 @@ def execute(
         return EXIT_INTERRUPTED
     except Exception as exc:
         error = classify(exc)
+        # A library may quote the credentials in its error: the message goes to the pod's status and logs.
+        message = redact_secrets(error.message)
         if type(error) is StjobError:  # unexpected: the traceback helps whoever debugs it
-            logger.exception("training failed: %s", error.message)
+            logger.error("training failed: %s\n%s", message, redact_secrets(traceback.format_exc()))
         else:
-            logger.error("%s: %s", error.reason, error.message)
-        write_termination_message({"outcome": "Failed", "reason": error.reason, "message": error.message})
+            logger.error("%s: %s", error.reason, message)
+        write_termination_message({"outcome": "Failed", "reason": error.reason, "message": message})
         if job is not None:
-            _write_failed_result(output_dir / job.spec.output.project_name, error, time.monotonic() - t0)
+            run_dir = output_dir / job.spec.output.project_name
+            _write_failed_result(run_dir, error.reason, message, time.monotonic() - t0)
         return error.exit_code
     finally:
         reporter.close()
         restore()
 
 
-def _write_failed_result(run_dir: Path, error: StjobError, seconds: float) -> None:
+_TOKEN_SHAPED = re.compile(r"(hf_[A-Za-z0-9]{8,}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,})")
+
+
+def redact_secrets(text: str) -> str:
+    """Mask the Hub token (its exact value and anything token-shaped) in text bound for logs or status."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token:
+        text = text.replace(token, "[redacted]")
+    return _TOKEN_SHAPED.sub("[redacted]", text)
+
+
+def _write_failed_result(run_dir: Path, reason: str, message: str, seconds: float) -> None:
     if not run_dir.is_dir():
         return
     try:
         write_result(
-            run_dir,
-            {"outcome": "Failed", "reason": error.reason, "message": error.message, "timings": {"seconds": seconds}},
+            run_dir, {"outcome": "Failed", "reason": reason, "message": message, "timings": {"seconds": seconds}}
         )
     except OSError as exc:
         logger.warning("cannot write result.json: %s", exc)

@@ -96,6 +96,12 @@ def build_loss(
     return loss
 
 
+def gathers_across_devices(loss: nn.Module) -> bool:
+    """Whether ``loss`` (or the loss MatryoshkaLoss wraps) gathers in-batch negatives from every process."""
+    inner = getattr(loss, "loss", None)
+    return bool(getattr(loss, "gather_across_devices", False) or getattr(inner, "gather_across_devices", False))
+
+
 def _embedding_dimension(model: SentenceTransformer) -> int:
     dim = model.get_embedding_dimension()
     if dim is None:

@@ -50,10 +50,22 @@ def write_termination_message(payload: dict[str, Any], path: Path | None = None)
     target = path or termination_log_path()
     if target is None:
         return
+    if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1 and _already_failed(target):
+        # Several torchrun workers share the pod's one message: the first failure is the cause; what the
+        # others say afterwards (Interrupted by torchrun's SIGTERM, a broken collective) is a consequence.
+        return
     try:
         target.write_text(termination_message(payload), encoding="utf-8")
     except OSError as exc:
         logger.warning("cannot write the termination message to %s: %s", target, exc)
+
+
+def _already_failed(path: Path) -> bool:
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(existing, dict) and existing.get("outcome") == "Failed"
 
 
 def write_result(run_dir: Path, result: dict[str, Any]) -> Path:

@@ -35,7 +35,7 @@ from stjob_trainer.checkpoints import find_resume_checkpoint
 from stjob_trainer.data_loading import load_data
 from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
 from stjob_trainer.hub import hub_repo_id, hub_token, push_model
-from stjob_trainer.losses import build_loss
+from stjob_trainer.losses import build_loss, gathers_across_devices
 from stjob_trainer.metrics_log import MetricsLog
 from stjob_trainer.model_loading import load_model
 from stjob_trainer.outcome import write_result
@@ -74,7 +74,8 @@ def prepare_run_dir(output_dir: Path, project_name: str) -> Path:
     run_dir = output_dir / project_name
     try:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
+        # One probe per process: under torchrun every rank probes the same (possibly shared) folder at once.
+        probe = run_dir / f".write-test-{os.environ.get('RANK', '0')}-{os.getpid()}"
         probe.write_text("ok", encoding="utf-8")
         probe.unlink()
     except OSError as exc:
@@ -159,6 +160,17 @@ def run_job(
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
 
     effective_batch = spec.training.batch_size * spec.training.gradient_accumulation * args.world_size
+    if args.world_size > 1 and rank_zero:
+        # Every rank sees a 1/world_size shard per epoch; the one line that says how the world looks.
+        logger.info(
+            "distributed: world size %d (%s processes per node), backend %s, effective batch %d, "
+            "in-batch negatives gathered across devices: %s",
+            args.world_size,
+            os.environ.get("LOCAL_WORLD_SIZE", "?"),
+            args.ddp_backend,
+            effective_batch,
+            gathers_across_devices(loss),
+        )
     metrics_log = MetricsLog(run_dir / "metrics.jsonl") if rank_zero else None
     reporting = ReportingCallback(
         reporter, metrics_log=metrics_log, primary_metric=primary, effective_batch_size=effective_batch
@@ -222,6 +234,7 @@ def run_job(
         if spec.output.hub.push and spec.output.hub.username:
             model.model_card_data.set_model_id(hub_repo_id(spec.output.hub.username, spec.output.project_name))
         card = save_model(trainer.model, model_dir)
+        logger.info("saved the final model to %s (step %d)", model_dir, state.global_step)
         if spec.trainer == "pair_class" and data.label_names is not None:
             (model_dir / "label_map.json").write_text(
                 json.dumps({"labels": data.label_names}, indent=2) + "\n", encoding="utf-8"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,16 @@ def report_to(backend: str) -> list[str]:
     if not any(importlib.util.find_spec(module) is not None for module in modules):
         raise ConfigError(f"tracking.log {backend}: the package is not installed; install {package!r} in the image")
     return [backend]
+
+
+def ddp_backend(spec: SentenceTransformerJobSpec) -> str | None:
+    """NCCL between GPUs, gloo between CPU processes; None for one process.
+
+    Only under torchrun (``WORLD_SIZE`` > 1): a backend makes the arguments set up a process group.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    return "nccl" if spec.resources.gpus > 0 else "gloo"
 
 
 def build_training_args(
@@ -81,6 +92,7 @@ def build_training_args(
         fp16=t.mixed_precision == "fp16",
         bf16=t.mixed_precision == "bf16",
         use_cpu=spec.resources.gpus == 0,
+        ddp_backend=ddp_backend(spec),
         eval_strategy=eval_strategy,
         eval_steps=eval_steps,
         save_strategy=eval_strategy if evaluates else "epoch",

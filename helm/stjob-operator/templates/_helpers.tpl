@@ -77,7 +77,7 @@ The operator's RBAC rules: exactly the table "Operator RBAC" in docs/contracts.m
   verbs: ["get", "patch"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]

@@ -121,21 +121,34 @@ def build_service(meta: Mapping[str, Any]) -> Manifest:
     }
 
 
+#: torchrun, wrapped so that the pod exits with the failed worker's own code (podFailurePolicy needs it;
+#: plain torchrun exits 1 for every failure). The arguments after it are torchrun's, unchanged.
+TORCHRUN = ["python", "-m", "stjob_trainer.launch"]
+
+
 def trainer_command(spec: SentenceTransformerJobSpec, name: str) -> list[str]:
-    """One process: ``stjob-trainer``; several processes or pods: torchrun around ``-m stjob_trainer``."""
+    """One process: ``stjob-trainer``; several processes or pods: torchrun around ``-m stjob_trainer``.
+
+    Multi-node uses torchrun's static rendezvous: the node rank is the pod's completion index and rank 0
+    (index 0) serves the rendezvous store at its stable hostname ``{job}-0.{service}``. No elastic
+    restarts inside a pod (``--max-restarts=0``): a failure ends every pod of the gang and the Job
+    replaces them (docs/distributed.md).
+    """
     config = ["--config", naming.CONFIG_PATH]
     if spec.distributed.nodes == 1 and spec.processes_per_node == 1:
         return ["stjob-trainer", *config]
-    launcher = ["torchrun", f"--nproc-per-node={spec.processes_per_node}"]
+    launcher = [*TORCHRUN, f"--nproc-per-node={spec.processes_per_node}"]
     if spec.distributed.nodes == 1:
         launcher += ["--standalone", "--nnodes=1"]
     else:
-        rank0 = f"{name}-0.{naming.service_name(name)}"
+        rank0 = f"{naming.job_name(name)}-0.{naming.service_name(name)}"
         launcher += [
             f"--nnodes={spec.distributed.nodes}",
+            # Expanded by the kubelet from the container env (the completion index, see trainer_env).
             "--node-rank=$(STJOB_NODE_RANK)",
             f"--master-addr={rank0}",
             f"--master-port={naming.RENDEZVOUS_PORT}",
+            "--max-restarts=0",
         ]
     return [*launcher, "-m", "stjob_trainer", *config]
 
@@ -243,13 +256,26 @@ def pod_failure_policy() -> dict[str, Any]:
 
 
 def job_labels(spec: SentenceTransformerJobSpec, name: str) -> dict[str, str]:
-    """Job labels: the child labels plus Kueue's queue and priority class when queued."""
+    """Job labels: the child labels plus Kueue's queue label when queued.
+
+    No ``kueue.x-k8s.io/priority-class`` label: it names a Kueue *WorkloadPriorityClass*, not the
+    PriorityClass in ``scheduling.priorityClassName``, and Kueue refuses to create the Workload when the
+    named class does not exist. Without the label Kueue takes the workload's priority from the pod
+    template's ``priorityClassName`` (docs/distributed.md, "Kueue").
+    """
     labels = naming.child_labels(name)
     if spec.queue_name:
         labels[naming.LABEL_KUEUE_QUEUE] = spec.queue_name
-        if spec.scheduling.priority_class_name:
-            labels[naming.LABEL_KUEUE_PRIORITY] = spec.scheduling.priority_class_name
     return labels
+
+
+def job_backoff_limit(spec: SentenceTransformerJobSpec) -> int:
+    """The Job's ``backoffLimit``: ``runPolicy.backoffLimit`` counts restarts of the whole gang.
+
+    A multi-node failure ends every pod (the survivors' collectives fail once a peer is gone), and the
+    Job counts each failed pod, so one gang restart costs up to ``nodes`` failures.
+    """
+    return spec.run_policy.backoff_limit * spec.distributed.nodes
 
 
 def initial_suspend(spec: SentenceTransformerJobSpec) -> bool:
@@ -327,7 +353,7 @@ def build_job(spec: SentenceTransformerJobSpec, meta: Mapping[str, Any], setting
     """``{name}``: the batch/v1 Job; an Indexed Job of ``distributed.nodes`` pods when multi-node."""
     name = meta["name"]
     job_spec: dict[str, Any] = {
-        "backoffLimit": spec.run_policy.backoff_limit,
+        "backoffLimit": job_backoff_limit(spec),
         "suspend": initial_suspend(spec),
         "podFailurePolicy": pod_failure_policy(),
         "template": {
@@ -340,7 +366,10 @@ def build_job(spec: SentenceTransformerJobSpec, meta: Mapping[str, Any], setting
     if spec.run_policy.ttl_seconds_after_finished is not None:
         job_spec["ttlSecondsAfterFinished"] = spec.run_policy.ttl_seconds_after_finished
     if spec.distributed.nodes > 1:
-        # A gang: every index must finish; the pods find rank 0 through the headless Service.
+        # A gang: all indexes run at once and every index must succeed (no successPolicy: rank 0 alone
+        # saving does not make the others' exit codes irrelevant). No backoffLimitPerIndex either: it would
+        # retry one index on its own while its peers wait for a rendezvous that already ended. The pods
+        # find rank 0 through the headless Service (pod template subdomain).
         job_spec.update(
             completionMode="Indexed", completions=spec.distributed.nodes, parallelism=spec.distributed.nodes
         )
