@@ -85,6 +85,11 @@ def announce(outcome: Outcome) -> None:
         metrics.TIME_TO_RUNNING.observe(max(0.0, _seconds_between(str(created), started)))
 
 
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A Kopf body (a read-only view over the watch event's dict) as the plain dict the reconciler takes."""
+    return {key: body[key] for key in body}
+
+
 def _seconds_between(earlier: str, later: str) -> float:
     def parse(stamp: str) -> datetime:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -100,12 +105,18 @@ def register(
     ``resync_seconds=None`` leaves out the periodic resync timer (tests: Kopf takes seconds to stop timers).
     """
     locks = KeyedLocks()
+    # uids whose children this process created: a second create event for one of them (Kopf may
+    # deliver one before its own progress patch is seen) must look before it POSTs. A hint only.
+    created: set[str] = set()
 
-    def reconcile_resource(memo: Any, namespace: str | None, name: str, kind: str) -> None:
+    def reconcile_resource(
+        memo: Any, namespace: str | None, name: str, kind: str, event_body: Mapping[str, Any] | None = None
+    ) -> None:
+        """``event_body``: the resource as its create event brought it (nothing else has touched it yet)."""
         assert namespace is not None  # the resource is namespaced
         api: KubeApi = memo["api"]
         with instrumented(kind), locks.hold(namespace, name):
-            body = reconciler.fetch(api, namespace, name)
+            body = _plain(event_body) if event_body is not None else reconciler.fetch(api, namespace, name)
             if body is None:
                 return  # deleted meanwhile: its children go with it
             try:
@@ -113,9 +124,19 @@ def register(
             except SpecError as exc:
                 announce(reconciler.mark_invalid(api, body, exc.message))
                 raise kopf.PermanentError(f"invalid spec: {exc.message}") from None
-            announce(reconciler.reconcile(api, spec, body, config))
+            uid = str(body.get("metadata", {}).get("uid"))
+            new = event_body is not None and uid not in created
+            announce(reconciler.reconcile(api, spec, body, config, new=new))
+            created.add(uid)
 
-    def refresh_owner(memo: Any, namespace: str | None, labels: Mapping[str, str], kind: str) -> None:
+    def refresh_owner(
+        memo: Any,
+        namespace: str | None,
+        labels: Mapping[str, str],
+        kind: str,
+        job: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``job``: the Job as its (non-deletion) event brought it; else it is read."""
         owner = naming.owner_name_of(dict(labels))
         if owner is None or namespace is None:
             return  # Kopf filters by label already; a server that ignores selectors may still send others
@@ -128,7 +149,8 @@ def register(
                 spec = validate_spec(body.get("spec"))
             except SpecError:
                 return  # already Failed/ConfigError by the resource handlers; it has no children
-            job = api.get(JOBS, namespace, naming.job_name(owner))
+            if job is None:
+                job = api.get(JOBS, namespace, naming.job_name(owner))
             announce(reconciler.refresh_status(api, spec, body, job))
 
     @kopf.on.startup(registry=registry)
@@ -157,8 +179,9 @@ def register(
         return {str(status.get("phase") or "Unknown"): f"{namespace}/{name}"}
 
     @kopf.on.create(*_STJOB, registry=registry)
-    def on_create(memo: Any, namespace: str | None, name: str, **_: Any) -> None:
-        reconcile_resource(memo, namespace, name, "create")
+    def on_create(memo: Any, namespace: str | None, name: str, body: kopf.Body, retry: int, **_: Any) -> None:
+        # The first try works from the event's body (one GET less); a retry reads the resource again.
+        reconcile_resource(memo, namespace, name, "create", body if retry == 0 else None)
 
     @kopf.on.resume(*_STJOB, registry=registry)
     def on_resume(memo: Any, namespace: str | None, name: str, **_: Any) -> None:
@@ -180,8 +203,14 @@ def register(
     present = {naming.LABEL_JOB_NAME: kopf.PRESENT}
 
     @kopf.on.event("batch", "v1", "jobs", labels=present, registry=registry)
-    def on_job_event(memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
-        refresh_owner(memo, namespace, labels, "job_event")
+    def on_job_event(
+        memo: Any, namespace: str | None, labels: Mapping[str, str], type: str | None, body: kopf.Body, **_: Any
+    ) -> None:
+        if type in (None, "ADDED") and not body.get("status"):
+            # A Job nobody has acted on yet: created by this operator's reconcile (or seen again at
+            # start-up, when the resume handlers reconcile), which already derived the status from it.
+            return
+        refresh_owner(memo, namespace, labels, "job_event", None if type == "DELETED" else _plain(body))
 
     @kopf.on.event("v1", "pods", labels=present, registry=registry)
     def on_pod_event(memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:

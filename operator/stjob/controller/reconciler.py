@@ -66,9 +66,14 @@ class KeyedLocks:
 
 def ensure_child(api: KubeApi, desired: dict[str, Any]) -> dict[str, Any]:
     """Create the child, or verify and adopt the one that is already there (never a duplicate)."""
+    return create_or_adopt(api, desired)[0]
+
+
+def create_or_adopt(api: KubeApi, desired: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``ensure_child``, also telling whether this call created the object (True) or found it."""
     resource, meta = resource_of(desired), desired["metadata"]
     try:
-        return api.create(resource, meta["namespace"], desired)
+        return api.create(resource, meta["namespace"], desired), True
     except ApiError as exc:
         if exc.status != 409:
             raise
@@ -76,7 +81,7 @@ def ensure_child(api: KubeApi, desired: dict[str, Any]) -> dict[str, Any]:
     if existing is None:
         # Deleted between our POST and GET (an old incarnation being collected): retry later.
         raise ApiError(409, "Conflict", f"{desired['kind']} {meta['name']} is being deleted")
-    return adopt(api, existing, desired)
+    return adopt(api, existing, desired), False
 
 
 def adopt(api: KubeApi, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
@@ -108,11 +113,16 @@ def refresh_status(
     spec: SentenceTransformerJobSpec,
     body: Mapping[str, Any],
     job: Mapping[str, Any] | None,
+    pods: list[dict[str, Any]] | None = None,
 ) -> Outcome:
-    """Derive the status from the Job and Pods and merge-patch the operator's keys (only if changed)."""
+    """Derive the status from the Job and Pods and merge-patch the operator's keys (only if changed).
+
+    ``pods`` is listed when not given (a Job this reconcile has just created has none yet).
+    """
     meta = body["metadata"]
     current = body.get("status") or {}
-    pods = list_pods(api, meta["namespace"], meta["name"])
+    if pods is None:
+        pods = list_pods(api, meta["namespace"], meta["name"])
     new = status_logic.next_status(spec, meta, job, pods, current, utc_now())
     return _write_status(api, body, new)
 
@@ -128,26 +138,37 @@ def _write_status(api: KubeApi, body: Mapping[str, Any], new: dict[str, Any]) ->
 
 
 def reconcile(
-    api: KubeApi, spec: SentenceTransformerJobSpec, body: Mapping[str, Any], settings: OperatorSettings
+    api: KubeApi,
+    spec: SentenceTransformerJobSpec,
+    body: Mapping[str, Any],
+    settings: OperatorSettings,
+    *,
+    new: bool = False,
 ) -> Outcome:
     """Children present and owned, Job suspended as asked, status true: from the cluster alone.
 
     ``body`` must be fresh (read under the resource's lock). A finished resource is left alone: its
-    Job may be gone (ttlSecondsAfterFinished) and must not be created again.
+    Job may be gone (ttlSecondsAfterFinished) and must not be created again. ``new`` (a create
+    event) skips looking for the Job first: the POSTs answer 409 for children that already exist.
     """
     meta = body["metadata"]
     current = body.get("status") or {}
-    job = api.get(JOBS, meta["namespace"], naming.job_name(meta["name"]))
-    if current.get("phase") not in TERMINAL_PHASES:
-        desired_job = builders.build_job(spec, meta, settings)
+    finished = current.get("phase") in TERMINAL_PHASES
+    job = None if new and not finished else api.get(JOBS, meta["namespace"], naming.job_name(meta["name"]))
+    pods: list[dict[str, Any]] | None = None
+    if not finished:
         if job is None:
             # The Job is created last, so a missing Job means some children may be missing too.
-            children = [ensure_child(api, child) for child in builders.build_children(spec, meta, settings)]
-            job = children[-1]
+            *others, job_manifest = builders.build_children(spec, meta, settings)
+            for child in others:
+                ensure_child(api, child)
+            job, created = create_or_adopt(api, job_manifest)
+            if created:
+                pods = []  # a Job that did not exist a moment ago has no pods yet
         else:
-            job = adopt(api, job, desired_job)
+            job = adopt(api, job, builders.build_job(spec, meta, settings))
         job = sync_suspend(api, spec, job)
-    return refresh_status(api, spec, body, job)
+    return refresh_status(api, spec, body, job, pods)
 
 
 def mark_invalid(api: KubeApi, body: Mapping[str, Any], message: str) -> Outcome:
