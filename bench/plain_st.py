@@ -31,9 +31,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=3e-5)
     parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision")
+    parser.add_argument("--cuda", action="store_true", help="train on the GPU")
     args = parser.parse_args()
 
-    model = SentenceTransformer(args.model, device="cpu")
+    model = SentenceTransformer(args.model, device="cuda" if args.cuda else "cpu")
     model.max_seq_length = args.max_seq_length
     train = load_dataset("csv", data_files=args.train, split="train").select_columns(
         ["sentence1", "sentence2", "score"]
@@ -48,7 +50,8 @@ def main() -> None:
         save_strategy="no",
         eval_strategy="no",
         report_to="none",
-        use_cpu=True,
+        use_cpu=not args.cuda,
+        bf16=args.bf16,
         logging_steps=25,
         disable_tqdm=True,
     )
