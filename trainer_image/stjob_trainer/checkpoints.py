@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -14,8 +15,16 @@ COMPLETE_MARKER = "trainer_state.json"
 
 
 def is_complete(checkpoint: Path) -> bool:
-    """Whether a checkpoint folder was saved to the end."""
-    return (checkpoint / COMPLETE_MARKER).is_file()
+    """Whether a checkpoint folder was saved to the end: its marker exists and is whole JSON.
+
+    The Trainer writes the marker last but not atomically, so a kill during that write leaves a cut-off
+    file; resuming from it would crash on every retry.
+    """
+    try:
+        state = json.loads((checkpoint / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict)
 
 
 def checkpoint_step(checkpoint: Path) -> int | None:
@@ -35,5 +44,5 @@ def find_resume_checkpoint(checkpoints_dir: Path) -> Path | None:
     for _step, path in candidates:
         if path.is_dir() and is_complete(path):
             return path
-        logger.warning("skipping incomplete checkpoint %s (no %s)", path, COMPLETE_MARKER)
+        logger.warning("skipping incomplete checkpoint %s (no complete %s)", path, COMPLETE_MARKER)
     return None

@@ -286,6 +286,39 @@ def build_status(
     return status
 
 
+_DICT_KEYS = frozenset({"metadata", "spec", "status", "state", "running", "terminated", "waiting", "labels"})
+_LIST_KEYS = frozenset({"conditions", "containerStatuses"})
+
+
+def well_formed(obj: Any) -> Any:
+    """``obj`` with nulls and wrongly typed known fields dropped, so a malformed object reads as "absent".
+
+    The API server validates Jobs and Pods, but a status written by hand, a proxy or a future version
+    must not crash the operator: a garbage field counts as a missing one.
+    """
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if value is None:
+                continue
+            # ("status" is an object on a Job or Pod, a string in a condition.)
+            if (
+                key in _DICT_KEYS
+                and not isinstance(value, Mapping)
+                and not (key == "status" and isinstance(value, str) and "type" in obj)
+            ):
+                continue
+            if key in _LIST_KEYS:
+                if not isinstance(value, list):
+                    continue
+                value = [item for item in value if isinstance(item, Mapping)]
+            out[str(key)] = well_formed(value)
+        return out
+    if isinstance(obj, list):
+        return [well_formed(item) for item in obj]
+    return obj
+
+
 def next_status(
     spec: SentenceTransformerJobSpec,
     meta: Mapping[str, Any],
@@ -299,7 +332,9 @@ def next_status(
     Succeeded and Failed are final: a Job removed by ``ttlSecondsAfterFinished`` must not turn a
     finished resource back into Pending (nor make the operator train it again).
     """
-    current = current_status or {}
+    job = well_formed(job) if isinstance(job, Mapping) else None
+    pods = [well_formed(pod) for pod in pods if isinstance(pod, Mapping)]
+    current = well_formed(current_status) if isinstance(current_status, Mapping) else {}
     verdict = _kept_verdict(current) if current.get("phase") in TERMINAL_PHASES else assess(spec, job, pods)
     completed = None
     if job is not None:

@@ -40,7 +40,7 @@ def redact(text: str) -> str:
 
 def parse_termination_message(text: str | None) -> TerminationMessage | None:
     """The JSON object the trainer wrote, or None when the text is not one (e.g. a log tail)."""
-    if not text or not text.strip().startswith("{"):
+    if not isinstance(text, str) or not text.strip().startswith("{"):
         return None
     try:
         data = json.loads(text)
