@@ -1,4 +1,4 @@
-"""Test data (real rows from /work/shared/data, reshaped per trainer) and job builders."""
+"""Test data (real rows from ../shared/data, reshaped per trainer) and job builders."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stjob.api import SentenceTransformerJob
-
-SHARED_DATA = Path("/work/shared/data")
+from tests.support import SHARED_DATA
 
 
 def _read_tsv(path: Path) -> list[dict[str, str]]:

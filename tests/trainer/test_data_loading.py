@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +18,7 @@ import pytest
 from stjob.api import SentenceTransformerJobSpec
 from stjob.errors import EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, ConfigError, DataError
 from stjob_trainer.data_loading import CANONICAL_COLUMNS, LoadedData, load_data, resolve_data_location
-
-SHARED_DATA = Path(os.environ.get("STJOB_SHARED_DATA", "/work/shared/data"))
+from tests.support import SHARED_DATA
 
 # The user's column names for the synthetic files below.
 COLUMNS: dict[str, dict[str, str]] = {
