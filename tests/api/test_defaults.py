@@ -52,6 +52,13 @@ def test_all_32_parameters_are_mapped() -> None:
     assert set(SEED_DEFAULTS) | {"data_path"} == set(AUTOTRAIN_PARAMS)
 
 
+def _expected(name: str) -> Any:
+    """The seed's default, in the spec's spelling (`none` where AutoTrain has null for an option)."""
+    path = AUTOTRAIN_PARAMS[name].path
+    seed = SEED_DEFAULTS[name]
+    return NULL_EQUIVALENTS[path] if seed is None and path in NULL_EQUIVALENTS else seed
+
+
 @pytest.fixture(scope="module")
 def minimal_spec() -> dict[str, Any]:
     # data.path is the one parameter without a default. Built without validation: the default trainer
@@ -61,22 +68,14 @@ def minimal_spec() -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", sorted(SEED_DEFAULTS))
 def test_pydantic_default_equals_seed(name: str, minimal_spec: dict[str, Any]) -> None:
-    param = AUTOTRAIN_PARAMS[name]
-    expected = SEED_DEFAULTS[name]
-    if expected is None and param.path in NULL_EQUIVALENTS:
-        expected = NULL_EQUIVALENTS[param.path]
-    assert get_path(minimal_spec, param.path) == expected
+    assert get_path(minimal_spec, AUTOTRAIN_PARAMS[name].path) == _expected(name)
 
 
 @pytest.mark.parametrize("name", sorted(SEED_DEFAULTS))
 def test_crd_default_equals_seed(name: str) -> None:
     """The API server fills the same defaults (kubectl get -o yaml shows every hyperparameter)."""
     defaulted = apply_defaults(root_schema(), {"spec": {"data": {"path": "d"}}})["spec"]
-    param = AUTOTRAIN_PARAMS[name]
-    expected = SEED_DEFAULTS[name]
-    if expected is None and param.path in NULL_EQUIVALENTS:
-        expected = NULL_EQUIVALENTS[param.path]
-    assert get_path(defaulted, param.path) == expected
+    assert get_path(defaulted, AUTOTRAIN_PARAMS[name].path) == _expected(name)
 
 
 @pytest.mark.parametrize("name", sorted(AUTOTRAIN_PARAMS))
