@@ -118,6 +118,11 @@ def main() -> None:
             f"| {name} | {med(name, 'samples_per_second'):.2f} | {med(name, 'wall_seconds'):.1f} | "
             f"{med(name, 'peak_rss_mib'):.0f} |"
         )
+    # Each round ran A and B back to back: the per-round ratios cancel slow drifts in machine load.
+    pairs = list(zip(results["ours"], results["plain"], strict=True))
+    paired_sps = statistics.median(o["samples_per_second"] / p["samples_per_second"] for o, p in pairs)
+    paired_wall = statistics.median(o["wall_seconds"] / p["wall_seconds"] for o, p in pairs)
+    print(f"per-round ratios ours/plain, median: samples/s {paired_sps:.3f}, whole-process wall {paired_wall:.3f}")
     ratio_sps = med("ours", "samples_per_second") / med("plain", "samples_per_second")
     overhead = med("ours", "wall_seconds") / med("plain", "wall_seconds") - 1
     print(

@@ -81,7 +81,8 @@ def test_defaults_follow_autotrain(tmp_path: Path) -> None:
     args = build_training_args(spec, output_dir=tmp_path, n_train=1000, primary_metric="m")
     assert args.num_train_epochs == 3 and args.per_device_train_batch_size == 8
     assert args.learning_rate == 3e-5 and args.warmup_steps == pytest.approx(0.1)
-    assert args.optim == "adamw_torch" and args.lr_scheduler_type == "linear"
+    # adamw_torch (AutoTrain's default) runs as torch's fused AdamW: same algorithm, one kernel.
+    assert args.optim == "adamw_torch_fused" and args.lr_scheduler_type == "linear"
     assert args.seed == 42 and args.save_total_limit == 1
     assert args.eval_strategy == "epoch" and args.save_strategy == "epoch"
     assert args.logging_steps == 25  # int(0.2 * 1000 / 8) = 25

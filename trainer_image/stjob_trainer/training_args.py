@@ -25,6 +25,16 @@ TRACKER_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+#: AutoTrain's ``adamw_torch`` is torch's AdamW; its fused kernel is the same algorithm and what transformers
+#: itself defaults to. The unfused per-tensor loop cost ~15% of a MiniLM step on CPU (bench/RESULTS.md).
+FUSED_OPTIMIZERS: dict[str, str] = {"adamw_torch": "adamw_torch_fused"}
+
+
+def trainer_optimizer(name: str) -> str:
+    """The transformers ``optim`` for a spec optimizer name (same algorithm, fastest implementation)."""
+    return FUSED_OPTIMIZERS.get(name, name)
+
+
 def auto_logging_steps(n_train: int, batch_size: int) -> int:
     """AutoTrain's automatic interval (``loggingSteps: -1``): a fifth of an epoch's batches, 1 to 25."""
     return min(max(int(0.2 * n_train / batch_size), 1), 25)
@@ -80,7 +90,7 @@ def build_training_args(
         # transformers 5: a float below 1 is a ratio of the total steps (warmup_ratio is deprecated).
         warmup_steps=t.warmup_ratio,
         gradient_accumulation_steps=t.gradient_accumulation,
-        optim=t.optimizer,
+        optim=trainer_optimizer(t.optimizer),
         lr_scheduler_type=t.scheduler,
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
