@@ -10,7 +10,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from stjob.errors import EXIT_CONFIG_ERROR, EXIT_USAGE, StjobError
+from stjob.errors import EXIT_CONFIG_ERROR, EXIT_USAGE, StjobError, format_validation_error
 
 app = typer.Typer(
     name="stjob",
@@ -19,17 +19,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def format_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
-    """One line per problem: the field path in the user's (camelCase) words, then the reason."""
-    lines = []
-    for err in error.errors():
-        loc = ".".join(str(part) for part in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        path = f"{prefix}.{loc}" if prefix and loc else (loc or prefix)
-        lines.append(f"{path}: {msg}" if path else msg)
-    return lines
 
 
 def validate_document(doc: Any) -> list[str]:

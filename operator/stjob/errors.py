@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import ValidationError
+
 #: Trainer exit codes. Codes listed in NON_RETRYABLE_EXIT_CODES fail the Job at once (podFailurePolicy).
 EXIT_OK = 0
 EXIT_FAILED = 1  # unexpected error: retried up to backoffLimit
@@ -81,3 +83,18 @@ class StorageError(StjobError):
 
     reason = "StorageError"
     exit_code = EXIT_STORAGE_ERROR
+
+
+def validation_problems(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """(field, problem) per pydantic error: the camelCase path as the user wrote it, under ``prefix``."""
+    problems = []
+    for err in error.errors():
+        loc = ".".join(str(part) for part in err["loc"])
+        field = f"{prefix}.{loc}" if prefix and loc else (loc or prefix)
+        problems.append((field, err["msg"].removeprefix("Value error, ")))
+    return problems
+
+
+def format_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
+    """One line per problem: the field path, then the reason."""
+    return [f"{field}: {problem}" if field else problem for field, problem in validation_problems(error, prefix)]

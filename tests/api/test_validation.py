@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from stjob.api import SentenceTransformerJob
-from stjob.cli import format_validation_error
+from stjob.errors import format_validation_error
 from tests.support.crd_layer import api_server_errors
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from stjob.api import SentenceTransformerJob
-from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError, StjobError
+from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError, StjobError, format_validation_error
 from stjob_trainer.failures import classify
 from stjob_trainer.hub import TOKEN_ENV
 from stjob_trainer.outcome import write_result, write_termination_message
@@ -46,11 +46,7 @@ def load_job(path: Path) -> SentenceTransformerJob:
     try:
         return SentenceTransformerJob.model_validate(doc)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"])
-        raise ConfigError(f"invalid job {path}: " + "; ".join(problems)) from exc
+        raise ConfigError(f"invalid job {path}: " + "; ".join(format_validation_error(exc))) from exc
 
 
 def execute(

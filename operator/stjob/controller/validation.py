@@ -8,16 +8,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from stjob.api import SentenceTransformerJobSpec
-from stjob.errors import SpecError
+from stjob.errors import SpecError, validation_problems
 
 
 def describe(error: ValidationError, prefix: str = "spec") -> list[tuple[str, str]]:
     """(field, problem) per error, with camelCase paths as the user wrote them."""
-    problems = []
-    for err in error.errors():
-        loc = ".".join(str(part) for part in err["loc"])
-        problems.append((f"{prefix}.{loc}" if loc else prefix, err["msg"].removeprefix("Value error, ")))
-    return problems
+    return validation_problems(error, prefix)
 
 
 def validate_spec(raw: Mapping[str, Any] | None) -> SentenceTransformerJobSpec:
