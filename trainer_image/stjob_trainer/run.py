@@ -21,8 +21,10 @@ import transformers
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer import SentenceTransformerTrainer
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
+from transformers.trainer_utils import TrainOutput
 
 from stjob.api import SentenceTransformerJob
+from stjob.api.spec import SentenceTransformerJobSpec
 from stjob.api.status import OutputStatus
 from stjob.errors import StorageError
 from stjob_trainer.callbacks import (
@@ -32,7 +34,7 @@ from stjob_trainer.callbacks import (
     StopOnFlagCallback,
 )
 from stjob_trainer.checkpoints import find_resume_checkpoint
-from stjob_trainer.data_loading import load_data
+from stjob_trainer.data_loading import LoadedData, load_data
 from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
 from stjob_trainer.hub import hub_repo_id, hub_token, push_model
 from stjob_trainer.losses import build_loss, gathers_across_devices
@@ -122,13 +124,67 @@ def run_job(
     reporter = reporter or NullReporter()
     stop_flag = stop_flag or StopFlag()
     started_at, t0 = _utc_now(), time.monotonic()
-    rank_zero = _is_rank_zero()
 
-    trackers = report_to(spec.tracking.log)  # fail on a missing tracker package before any work
-    token = hub_token() if spec.output.hub.push else None
+    trackers, token = check_prerequisites(spec)
     run_dir = prepare_run_dir(output_dir, spec.output.project_name)
-    checkpoints_dir = run_dir / "checkpoints"
+    data = load_training_data(spec, base_dir=base_dir, data_root=data_root, cache_dir=cache_dir)
+    model, loss = load_model_and_loss(spec, data, base_dir=base_dir)
+    plan = plan_evaluation(spec, data, loss)
+    setup = build_trainer(
+        spec,
+        run_dir=run_dir,
+        data=data,
+        model=model,
+        loss=loss,
+        plan=plan,
+        trackers=trackers,
+        reporter=reporter,
+        stop_flag=stop_flag,
+        callbacks=callbacks,
+        print_logs=print_logs,
+    )
+    resume, baseline = resume_or_measure_baseline(setup, reporter)
+    train_output = train(setup, resume, stop_flag, reporter)
 
+    model_dir = run_dir / "model"
+    hub_url: str | None = None
+    result_path: Path | None = None
+    summary: dict[str, Any] = {}
+    if setup.trainer.is_world_process_zero():
+        card = save_final_model(spec, setup, data, model_dir)
+        hub_url = push_to_hub(spec, model_dir, token)
+        summary = summarize(setup, train_output, baseline)
+        timings = {"startedAt": started_at, "finishedAt": _utc_now(), "seconds": round(time.monotonic() - t0, 2)}
+        result = result_record(spec, setup, model_dir=model_dir, card=card, hub_url=hub_url, resume=resume)
+        result_path = write_result(run_dir, {**result, "metrics": summary, "timings": timings})
+    reporter.close(OutputStatus(model_path=str(model_dir), hub_url=hub_url))
+    return RunResult(
+        run_dir=run_dir,
+        model_path=model_dir,
+        metrics_path=run_dir / "metrics.jsonl",
+        result_path=result_path,
+        hub_url=hub_url,
+        global_step=setup.trainer.state.global_step,
+        resumed_from=str(resume) if resume else None,
+        primary_metric=setup.primary,
+        summary=summary,
+    )
+
+
+# The steps of run_job, in order.
+
+
+def check_prerequisites(spec: SentenceTransformerJobSpec) -> tuple[list[str], str | None]:
+    """The tracker list and the Hub token: a missing tracker package or token fails before any work."""
+    trackers = report_to(spec.tracking.log)
+    token = hub_token() if spec.output.hub.push else None
+    return trackers, token
+
+
+def load_training_data(
+    spec: SentenceTransformerJobSpec, *, base_dir: Path | None, data_root: Path | None, cache_dir: Path | None
+) -> LoadedData:
+    """The splits, checked row by row (DataError before any model download)."""
     data = load_data(spec, base_dir=base_dir, data_root=data_root, cache_dir=cache_dir)
     logger.info(
         "data: %d training rows, %s validation rows (%s)",
@@ -136,23 +192,70 @@ def run_job(
         len(data.valid) if data.valid is not None else "no",
         data.source,
     )
+    return data
 
+
+def load_model_and_loss(
+    spec: SentenceTransformerJobSpec, data: LoadedData, *, base_dir: Path | None
+) -> tuple[SentenceTransformer, torch.nn.Module]:
+    """The seeded model and its loss (the loss may hold trainable weights, e.g. a classifier head)."""
     # Seed before anything random is created (a loss head, pooling weights), not only in the Trainer.
     transformers.set_seed(spec.training.seed)
     model = load_model(spec.model, base_dir=base_dir, device="cpu" if spec.resources.gpus == 0 else None)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     loss = build_loss(spec, model, label_names=data.label_names, world_size=world_size)
+    return model, loss
 
-    plan: EvaluationPlan | None = None
-    if spec.evaluates and data.valid is not None and len(data.valid) > 0:
-        plan = build_evaluator(
-            spec.trainer,
-            data.valid,
-            loss=loss,
-            loss_name=spec.loss_name,
-            label_names=data.label_names,
-            batch_size=spec.training.batch_size,
-        )
+
+def plan_evaluation(spec: SentenceTransformerJobSpec, data: LoadedData, loss: torch.nn.Module) -> EvaluationPlan | None:
+    """The evaluator and its primary metric; None without a (non-empty) validation split or evaluation."""
+    if not (spec.evaluates and data.valid is not None and len(data.valid) > 0):
+        return None
+    return build_evaluator(
+        spec.trainer,
+        data.valid,
+        loss=loss,
+        loss_name=spec.loss_name,
+        label_names=data.label_names,
+        batch_size=spec.training.batch_size,
+    )
+
+
+@dataclass
+class TrainerSetup:
+    """The configured Trainer and what the later steps need to know about it."""
+
+    trainer: SentenceTransformerTrainer
+    model: SentenceTransformer
+    loss: torch.nn.Module
+    plan: EvaluationPlan | None
+    checkpoints_dir: Path
+    metrics_log: MetricsLog | None
+    effective_batch: int
+
+    @property
+    def primary(self) -> str | None:
+        """The evaluator's primary metric (best model, early stopping, progress), None without evaluation."""
+        return self.plan.primary_metric if self.plan is not None else None
+
+
+def build_trainer(
+    spec: SentenceTransformerJobSpec,
+    *,
+    run_dir: Path,
+    data: LoadedData,
+    model: SentenceTransformer,
+    loss: torch.nn.Module,
+    plan: EvaluationPlan | None,
+    trackers: list[str],
+    reporter: Reporter,
+    stop_flag: StopFlag,
+    callbacks: Sequence[TrainerCallback],
+    print_logs: bool,
+) -> TrainerSetup:
+    """Training arguments, callbacks (reporting, stop flag, loss head, early stopping) and the Trainer."""
+    rank_zero = _is_rank_zero()
+    checkpoints_dir = run_dir / "checkpoints"
     primary = plan.primary_metric if plan else None
     args = build_training_args(spec, output_dir=checkpoints_dir, n_train=len(data.train), primary_metric=primary)
     if "tensorboard" in trackers:
@@ -195,89 +298,116 @@ def run_job(
         evaluator=plan.evaluator if plan is not None else None,
         callbacks=trainer_callbacks,
     )
-
     if not print_logs:
         trainer.remove_callback(PrinterCallback)
+    return TrainerSetup(
+        trainer=trainer,
+        model=model,
+        loss=loss,
+        plan=plan,
+        checkpoints_dir=checkpoints_dir,
+        metrics_log=metrics_log,
+        effective_batch=effective_batch,
+    )
 
-    resume = find_resume_checkpoint(checkpoints_dir)
-    baseline: dict[str, float] = {}
+
+def resume_or_measure_baseline(setup: TrainerSetup, reporter: Reporter) -> tuple[Path | None, dict[str, float]]:
+    """The checkpoint to resume from (with its loss head restored), else the zero-shot baseline scores.
+
+    The baseline is what fine-tuning is measured against; a resumed run already logged it.
+    """
+    resume = find_resume_checkpoint(setup.checkpoints_dir)
     if resume is not None:
         reporter.note(f"resuming from {resume}")
         head = resume / LOSS_HEAD_FILE
         if head.is_file():
-            loss.load_state_dict(torch.load(head, map_location=model.device), strict=False)
-    elif plan is not None and rank_zero:
-        # The zero-shot score: what fine-tuning is measured against.
-        scores = plan.evaluator(model)
-        scores = scores if isinstance(scores, dict) else {plan.primary_metric: scores}
-        baseline = {f"eval_{k}": float(v) for k, v in scores.items()}
-        if metrics_log is not None:
-            metrics_log.append(0, 0.0, {"baseline": True, **baseline})
-        reporter.note(f"before training: {primary} = {baseline.get(f'eval_{primary}', float('nan')):.4f}")
+            setup.loss.load_state_dict(torch.load(head, map_location=setup.model.device), strict=False)
+        return resume, {}
+    plan, primary = setup.plan, setup.primary
+    if plan is None or not _is_rank_zero():
+        return None, {}
+    scores = plan.evaluator(setup.model)
+    scores = scores if isinstance(scores, dict) else {plan.primary_metric: scores}
+    baseline = {f"eval_{k}": float(v) for k, v in scores.items()}
+    if setup.metrics_log is not None:
+        setup.metrics_log.append(0, 0.0, {"baseline": True, **baseline})
+    reporter.note(f"before training: {primary} = {baseline.get(f'eval_{primary}', float('nan')):.4f}")
+    return None, baseline
 
+
+def train(setup: TrainerSetup, resume: Path | None, stop_flag: StopFlag, reporter: Reporter) -> TrainOutput:
+    """Run the Trainer; TrainingInterrupted (naming the checkpoint to resume from) when stopped by SIGTERM."""
     stop_flag.training_started = True
-    train_output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    state = trainer.state
+    train_output: TrainOutput = setup.trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if stop_flag.is_set():
-        latest = find_resume_checkpoint(checkpoints_dir)
+        latest = find_resume_checkpoint(setup.checkpoints_dir)
         reporter.close()
         raise TrainingInterrupted(
-            f"stopped by SIGTERM at step {state.global_step}; checkpoint {latest}; a restart resumes from it",
+            f"stopped by SIGTERM at step {setup.trainer.state.global_step}; checkpoint {latest}; "
+            "a restart resumes from it",
             checkpoint=str(latest) if latest else None,
         )
+    return train_output
 
-    model_dir = run_dir / "model"
-    hub_url: str | None = None
-    result_path: Path | None = None
-    summary: dict[str, Any] = {}
-    if trainer.is_world_process_zero():
-        if spec.output.hub.push and spec.output.hub.username:
-            model.model_card_data.set_model_id(hub_repo_id(spec.output.hub.username, spec.output.project_name))
-        card = save_model(trainer.model, model_dir)
-        logger.info("saved the final model to %s (step %d)", model_dir, state.global_step)
-        if spec.trainer == "pair_class" and data.label_names is not None:
-            (model_dir / "label_map.json").write_text(
-                json.dumps({"labels": data.label_names}, indent=2) + "\n", encoding="utf-8"
-            )
-        if spec.output.hub.push and spec.output.hub.username and token:
-            repo_id = hub_repo_id(spec.output.hub.username, spec.output.project_name)
-            hub_url = push_model(model_dir, repo_id, private=spec.output.hub.private, token=token)
-        last_eval = next((e for e in reversed(state.log_history) if primary and f"eval_{primary}" in e), {})
-        summary = {
-            "trainLoss": train_output.training_loss,
-            "primaryMetric": primary,
-            "baseline": baseline.get(f"eval_{primary}") if primary else None,
-            "best": state.best_metric,
-            "lastEval": {k: v for k, v in last_eval.items() if isinstance(v, (int, float))},
-            "trainRuntimeSeconds": train_output.metrics.get("train_runtime"),
-            "trainSamplesPerSecond": train_output.metrics.get("train_samples_per_second"),
-        }
-        result = {
-            "outcome": "Succeeded",
-            "trainer": spec.trainer,
-            "loss": spec.loss_name,
-            "baseModel": spec.model.name,
-            "modelPath": str(model_dir),
-            "modelCard": card,
-            "hubUrl": hub_url,
-            "metrics": summary,
-            "globalStep": state.global_step,
-            "epoch": state.epoch,
-            "bestCheckpoint": state.best_model_checkpoint,
-            "resumedFrom": str(resume) if resume else None,
-            "effectiveBatchSize": effective_batch,
-            "timings": {"startedAt": started_at, "finishedAt": _utc_now(), "seconds": round(time.monotonic() - t0, 2)},
-        }
-        result_path = write_result(run_dir, result)
-    reporter.close(OutputStatus(model_path=str(model_dir), hub_url=hub_url))
-    return RunResult(
-        run_dir=run_dir,
-        model_path=model_dir,
-        metrics_path=run_dir / "metrics.jsonl",
-        result_path=result_path,
-        hub_url=hub_url,
-        global_step=state.global_step,
-        resumed_from=str(resume) if resume else None,
-        primary_metric=primary,
-        summary=summary,
-    )
+
+def save_final_model(spec: SentenceTransformerJobSpec, setup: TrainerSetup, data: LoadedData, model_dir: Path) -> bool:
+    """Save the (best) model, its card and, for ``pair_class``, the label map; returns whether the card was written."""
+    if spec.output.hub.push and spec.output.hub.username:
+        setup.model.model_card_data.set_model_id(hub_repo_id(spec.output.hub.username, spec.output.project_name))
+    card = save_model(setup.trainer.model, model_dir)
+    logger.info("saved the final model to %s (step %d)", model_dir, setup.trainer.state.global_step)
+    if spec.trainer == "pair_class" and data.label_names is not None:
+        (model_dir / "label_map.json").write_text(
+            json.dumps({"labels": data.label_names}, indent=2) + "\n", encoding="utf-8"
+        )
+    return card
+
+
+def push_to_hub(spec: SentenceTransformerJobSpec, model_dir: Path, token: str | None) -> str | None:
+    """Push the saved model when the spec asks for it; the model's URL, else None."""
+    if not (spec.output.hub.push and spec.output.hub.username and token):
+        return None
+    repo_id = hub_repo_id(spec.output.hub.username, spec.output.project_name)
+    return push_model(model_dir, repo_id, private=spec.output.hub.private, token=token)
+
+
+def summarize(setup: TrainerSetup, train_output: TrainOutput, baseline: dict[str, float]) -> dict[str, Any]:
+    """The metrics part of ``result.json``: training loss, baseline, best and last evaluation, throughput."""
+    primary, state = setup.primary, setup.trainer.state
+    last_eval: dict[str, Any] = next((e for e in reversed(state.log_history) if primary and f"eval_{primary}" in e), {})
+    return {
+        "trainLoss": train_output.training_loss,
+        "primaryMetric": primary,
+        "baseline": baseline.get(f"eval_{primary}") if primary else None,
+        "best": state.best_metric,
+        "lastEval": {k: v for k, v in last_eval.items() if isinstance(v, (int, float))},
+        "trainRuntimeSeconds": train_output.metrics.get("train_runtime"),
+        "trainSamplesPerSecond": train_output.metrics.get("train_samples_per_second"),
+    }
+
+
+def result_record(
+    spec: SentenceTransformerJobSpec,
+    setup: TrainerSetup,
+    *,
+    model_dir: Path,
+    card: bool,
+    hub_url: str | None,
+    resume: Path | None,
+) -> dict[str, Any]:
+    """``result.json`` of a successful run without its metrics and timings: outcome, model, steps."""
+    state = setup.trainer.state
+    return {
+        "outcome": "Succeeded",
+        "trainer": spec.trainer,
+        "loss": spec.loss_name,
+        "baseModel": spec.model.name,
+        "modelPath": str(model_dir),
+        "modelCard": card,
+        "hubUrl": hub_url,
+        "globalStep": state.global_step,
+        "epoch": state.epoch,
+        "bestCheckpoint": state.best_model_checkpoint,
+        "resumedFrom": str(resume) if resume else None,
+        "effectiveBatchSize": setup.effective_batch,
+    }
