@@ -17,11 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
+from stjob import job_file
 from stjob.api import SentenceTransformerJob
-from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError, StjobError, format_validation_error
+from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, StjobError
 from stjob_trainer.failures import classify
 from stjob_trainer.hub import TOKEN_ENV
 from stjob_trainer.outcome import write_result, write_termination_message
@@ -35,18 +33,8 @@ DEFAULT_DATA_DIR = Path("/data")
 
 
 def load_job(path: Path) -> SentenceTransformerJob:
-    """Read and validate the job file (the resource); ConfigError naming each invalid field."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read job file {path}: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"job file {path}: not a SentenceTransformerJob mapping")
-    doc.pop("status", None)  # the operator never sends it; a copied resource may carry it
-    try:
-        return SentenceTransformerJob.model_validate(doc)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid job {path}: " + "; ".join(format_validation_error(exc))) from exc
+    """Read and validate the job file (the resource); ConfigError naming each invalid field (stjob.job_file)."""
+    return job_file.load_job(path)
 
 
 def execute(
