@@ -43,7 +43,7 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-unit: venv
+unit: venv helm
 	OMP_NUM_THREADS=1 $(OFFLINE) $(PY) -m pytest -m "not slow"
 
 test: venv helm lint

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 from typing import Any
@@ -27,8 +28,8 @@ SPEC_KEYS = st.sampled_from(
     ["trainer", "model", "data", "training", "loss", "output", "tracking", "resources", "scheduling",
      "distributed", "queueName", "runPolicy", "suspend", "image", "imagePullSecrets"]
 )  # fmt: skip
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-TRIED = {"specs": 0, "statuses": 0}
+EXAMPLES = 300
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
 def _mutated(base: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
@@ -42,31 +43,56 @@ def _mutated(base: dict[str, Any], path: list[str], value: Any) -> dict[str, Any
     return out
 
 
-@FUZZ
-@given(raw=st.dictionaries(SPEC_KEYS, JSONISH, max_size=6) | JSONISH)
-def test_arbitrary_specs_raise_only_validation_errors(raw: Any) -> None:
-    TRIED["specs"] += 1
-    with contextlib.suppress(ValidationError):
-        SentenceTransformerJobSpec.model_validate(raw)
-    try:
-        validate_spec(raw if isinstance(raw, dict) else {"spec": raw})
-    except SpecError as exc:
-        assert exc.field.startswith("spec")
+def test_arbitrary_specs_raise_only_validation_errors() -> None:
+    """Any JSON value as a spec: the model raises ValidationError; validate_spec (which the operator calls
+    with the resource's spec object, a mapping as the CRD schema demands) raises SpecError naming a spec field."""
+    outcomes = {"valid": 0, "rejected": 0, "not a mapping": 0}
+
+    @FUZZ
+    @given(raw=st.dictionaries(SPEC_KEYS, JSONISH, max_size=6) | JSONISH)
+    def check(raw: Any) -> None:
+        with contextlib.suppress(ValidationError):
+            SentenceTransformerJobSpec.model_validate(raw)
+        if not isinstance(raw, dict):
+            outcomes["not a mapping"] += 1
+            return
+        try:
+            validate_spec(raw)
+        except SpecError as exc:
+            assert exc.field.startswith("spec") and exc.problem
+            outcomes["rejected"] += 1
+        else:
+            outcomes["valid"] += 1
+
+    check()
+    # Every example ran, and the generator reached both kinds of input (a broken strategy reaches one).
+    assert sum(outcomes.values()) >= EXAMPLES, outcomes
+    assert outcomes["rejected"] > 0 and outcomes["not a mapping"] > 0, outcomes
 
 
-@FUZZ
-@given(
-    path=st.lists(st.sampled_from(["data", "training", "output", "hub", "volume", "path", "columns", "epochs",
-                                   "learningRate", "batchSize", "target", "claimName", "subPath", "push"]),
-                  min_size=1, max_size=3),
-    value=JSONISH,
-)  # fmt: skip
-def test_near_valid_specs_raise_only_validation_errors(path: list[str], value: Any) -> None:
-    TRIED["specs"] += 1
-    try:
-        validate_spec(_mutated(BASE_SPEC, path, value))
-    except SpecError as exc:
-        assert exc.field.startswith("spec") and exc.problem
+def test_near_valid_specs_raise_only_validation_errors() -> None:
+    """One field of a valid spec replaced by garbage: SpecError naming a spec field, or a valid spec."""
+    outcomes = {"valid": 0, "rejected": 0}
+
+    @FUZZ
+    @given(
+        path=st.lists(st.sampled_from(["data", "training", "output", "hub", "volume", "path", "columns", "epochs",
+                                       "learningRate", "batchSize", "target", "claimName", "subPath", "push"]),
+                      min_size=1, max_size=3),
+        value=JSONISH,
+    )  # fmt: skip
+    def check(path: list[str], value: Any) -> None:
+        try:
+            validate_spec(_mutated(BASE_SPEC, path, value))
+        except SpecError as exc:
+            assert exc.field.startswith("spec") and exc.problem
+            outcomes["rejected"] += 1
+        else:
+            outcomes["valid"] += 1
+
+    check()
+    assert sum(outcomes.values()) >= EXAMPLES, outcomes
+    assert outcomes["rejected"] > 0 and outcomes["valid"] > 0, outcomes
 
 
 CONTAINER = st.fixed_dictionaries(
@@ -91,9 +117,22 @@ POD = st.fixed_dictionaries(
                                                       "containerStatuses": st.lists(CONTAINER, max_size=2) | JSONISH}) | JSONISH,
     },
 )  # fmt: skip
-JOB = st.none() | st.fixed_dictionaries(
+# Well-formed pieces beside the garbage, so that the fuzzer also reaches Running, Succeeded and Failed.
+TRUE_CONDITION = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Complete", "Failed", "FailureTarget", "SuccessCriteriaMet"]), "status": st.just("True")},
+    optional={"reason": SCALARS, "message": SCALARS},
+)  # fmt: skip
+RUNNING_POD = st.fixed_dictionaries(
+    {"metadata": st.fixed_dictionaries({"name": st.just("p")}), "status": st.fixed_dictionaries({
+        "phase": st.just("Running"),
+        "containerStatuses": st.just([{"name": "trainer", "state": {"running": {"startedAt": "2026-01-01T00:01:00Z"}}}])})}
+)  # fmt: skip
+FINISHED_JOB = st.fixed_dictionaries(
+    {"status": st.fixed_dictionaries({"conditions": st.lists(TRUE_CONDITION, min_size=1, max_size=2)})}
+)
+JOB = st.none() | FINISHED_JOB | st.fixed_dictionaries(
     {}, optional={"spec": st.fixed_dictionaries({}, optional={"suspend": SCALARS}) | JSONISH,
-                  "status": st.fixed_dictionaries({}, optional={"conditions": st.lists(CONDITION, max_size=3) | JSONISH,
+                  "status": st.fixed_dictionaries({}, optional={"conditions": st.lists(CONDITION | TRUE_CONDITION, max_size=3) | JSONISH,
                                                                 "completionTime": SCALARS}) | JSONISH}
 )  # fmt: skip
 CURRENT = st.none() | st.fixed_dictionaries(
@@ -103,15 +142,21 @@ CURRENT = st.none() | st.fixed_dictionaries(
 SPECS = [spec(), spec(suspend=True), spec(queueName="team-a")]
 
 
-@FUZZ
-@given(job=JOB, pods=st.lists(POD, max_size=3), current=CURRENT, which=st.integers(0, len(SPECS) - 1))
-def test_status_logic_never_crashes_and_always_yields_a_valid_phase(
-    job: Any, pods: list[Any], current: Any, which: int
-) -> None:
-    TRIED["statuses"] += 1
-    status = next_status(SPECS[which], META, job, pods, current, "2026-01-01T00:00:00Z")
-    assert status["phase"] in PHASES
-    assert {c["type"] for c in status["conditions"]} >= {"Ready", "Reconciling", "Stalled", "Failed"}
+def test_status_logic_never_crashes_and_always_yields_a_valid_phase() -> None:
+    phases: collections.Counter[str] = collections.Counter()
+
+    @FUZZ
+    @given(job=JOB, pods=st.lists(POD | RUNNING_POD, max_size=3), current=CURRENT, which=st.integers(0, len(SPECS) - 1))
+    def check(job: Any, pods: list[Any], current: Any, which: int) -> None:
+        status = next_status(SPECS[which], META, job, pods, current, "2026-01-01T00:00:00Z")
+        assert status["phase"] in PHASES
+        assert {c["type"] for c in status["conditions"]} >= {"Ready", "Reconciling", "Stalled", "Failed"}
+        phases[status["phase"]] += 1
+
+    check()
+    assert sum(phases.values()) >= EXAMPLES, phases
+    # The generator reaches the state machine's main phases, not only the "garbage means Pending" corner.
+    assert {"Pending", "Running", "Succeeded", "Failed"} <= set(phases), phases
 
 
 def test_garbage_where_strings_and_objects_belong() -> None:

@@ -221,14 +221,11 @@ def api_calls(emulator: Any, operator_only: bool = True) -> set[tuple[str, str, 
     return calls
 
 
-USED: set[tuple[str, str, str]] = set()
+async def push_job_failing_with_the_token(emulator: Any, operator: OperatorFactory) -> dict[str, Any]:
+    """A push job's life until it fails with the token in its termination message and a kubelet message.
 
-
-async def test_operator_never_leaks_the_token_and_uses_only_granted_verbs(
-    emulator: Any, operator: OperatorFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A push job that fails with the token in its termination message and in a kubelet message."""
-    monkeypatch.setenv("HF_TOKEN", CANARY)
+    The operator's own environment holds the token too (set ``HF_TOKEN`` first); returns the final status.
+    """
     push = {
         "output": {"projectName": "sick", "hub": {"push": True, "username": "me", "tokenSecretRef": {"name": "hf"}}}
     }
@@ -269,6 +266,14 @@ async def test_operator_never_leaks_the_token_and_uses_only_granted_verbs(
         await wait_until(
             lambda: any("events" in str(r.url) and "StorageError" in r.text for r in list(emulator)), what="the Event"
         )
+    return status
+
+
+async def test_operator_never_leaks_the_token(
+    emulator: Any, operator: OperatorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", CANARY)
+    status = await push_job_failing_with_the_token(emulator, operator)
     assert kube.condition(status, "Failed")["reason"] == "StorageError"
     assert "[redacted]" in kube.condition(status, "Failed")["message"]
     leaks = [
@@ -280,18 +285,20 @@ async def test_operator_never_leaks_the_token_and_uses_only_granted_verbs(
     stored = [key for key in emulator.objects if CANARY in json.dumps(emulator.objects[key].raw)]
     assert all(key[0] == kube.PODS for key in stored), stored  # only the pod the test itself wrote
     assert not any(call[1] == "secrets" for call in api_calls(emulator)), "the operator read a Secret"
-    USED.update(api_calls(emulator))
 
 
-def test_every_api_call_the_operator_makes_is_granted_by_the_chart() -> None:
-    """Runs after the kmock test above (same module, file order); compares with the chart's ClusterRole."""
-    if not USED:
-        pytest.skip("needs test_operator_never_leaks_the_token_and_uses_only_granted_verbs in the same session")
+async def test_every_api_call_the_operator_makes_is_granted_by_the_chart(
+    emulator: Any, operator: OperatorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same push job's life (its own run: no order between tests); every call vs the chart's ClusterRole."""
+    monkeypatch.setenv("HF_TOKEN", CANARY)
+    await push_job_failing_with_the_token(emulator, operator)
+    used = api_calls(emulator)
+    assert used, "no API call recorded: the scan itself is broken"
     (role,) = [r for r in render("default") if r["kind"] == "ClusterRole" and "kube-state" not in r["metadata"]["name"]]
     granted = rule_grants(role["rules"])
-    missing = sorted(call for call in USED if call[2] not in granted.get((call[0], call[1]), set()))
+    missing = sorted(call for call in used if call[2] not in granted.get((call[0], call[1]), set()))
     assert missing == [], f"used but not granted: {missing}"
-    used = {(g, r, v) for g, r, v in USED}
     unused = sorted((g, r, v) for (g, r), verbs in granted.items() for v in verbs if (g, r, v) not in used)
     # Granted but not seen in this run, each with the reason it stays (anything else must go):
     justified = {

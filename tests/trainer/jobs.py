@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stjob.api import SentenceTransformerJob
-from tests.support import SHARED_DATA
+from tests.support import shared_data
 
 
 def _read_tsv(path: Path) -> list[dict[str, str]]:
@@ -45,8 +45,8 @@ def _trec_triplets(rows: list[dict[str, str]], limit: int) -> list[list[str]]:
 def write_dataset(folder: Path, trainer: str, n_train: int = 96, n_valid: int = 32) -> Path:
     """``folder/train.csv`` and ``folder/valid.csv`` for ``trainer``, from the real corpora."""
     if trainer in ("pair_score", "pair_class", "pair"):
-        train = _read_tsv(SHARED_DATA / "sick2014" / "SICK_train.txt")
-        valid = _read_tsv(SHARED_DATA / "sick2014" / "SICK_trial.txt")
+        train = _read_tsv(shared_data("sick2014/SICK_train.txt"))
+        valid = _read_tsv(shared_data("sick2014/SICK_trial.txt"))
         for name, rows, n in (("train", train, n_train), ("valid", valid, n_valid)):
             if trainer == "pair_score":
                 data = [[r["sentence_A"], r["sentence_B"], float(r["relatedness_score"]) / 5] for r in rows[:n]]
@@ -62,8 +62,8 @@ def write_dataset(folder: Path, trainer: str, n_train: int = 96, n_valid: int = 
                     [[r["sentence_A"], r["sentence_B"]] for r in pos],
                 )
     else:
-        train = _read_csv(SHARED_DATA / "trecqa" / "train.csv")
-        valid = _read_csv(SHARED_DATA / "trecqa" / "dev.csv")
+        train = _read_csv(shared_data("trecqa/train.csv"))
+        valid = _read_csv(shared_data("trecqa/dev.csv"))
         for name, rows, n in (("train", train, n_train), ("valid", valid, n_valid)):
             if trainer == "qa":
                 data = [[r["qtext"], r["atext"]] for r in rows if r["label"] == "1"][:n]

@@ -18,7 +18,7 @@ import pytest
 from stjob.api import SentenceTransformerJobSpec
 from stjob.errors import EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, ConfigError, DataError
 from stjob_trainer.data_loading import CANONICAL_COLUMNS, LoadedData, load_data, resolve_data_location
-from tests.support import SHARED_DATA
+from tests.support import shared_data
 
 # The user's column names for the synthetic files below.
 COLUMNS: dict[str, dict[str, str]] = {
@@ -78,10 +78,7 @@ def _read_tsv(path: Path, limit: int) -> list[dict[str, str]]:
 
 
 def _real(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"real data sample {path} not available")
-    return path
+    return shared_data(relative)
 
 
 def sick(limit: int = 12, split: str = "SICK_train.txt") -> list[dict[str, str]]:
