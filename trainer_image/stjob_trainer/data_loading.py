@@ -14,13 +14,28 @@ Decisions a user can rely on:
 - **Texts** are stripped strings; an empty, whitespace-only or null text is an error (the first few are
   listed), and so is a text over :data:`MAX_TEXT_CHARS` characters (the tokenizer would silently cut it).
   In JSON lines a text must be a JSON string: a number in a text column usually means a wrong mapping.
+- **Numbers are parsed strictly**: ASCII digits, an optional sign, decimal point and exponent
+  (``0.5``, ``-1``, ``2e-3``). ``1_0``, ``١``, ``0x1`` or ``½`` are not numbers (Python's ``float()``
+  would accept the first two).
 - **pair_score scores** must be finite numbers. Any range is accepted because CoSENT/AnglE only use the
   order of the scores; a range outside [0, 1] is logged as a warning because CosineSimilarityLoss (an
-  allowed override) regresses cosine similarities onto the scores. Scores are not rescaled here.
-- **pair_class labels** get ids in a deterministic order: integer labels sorted numerically (so labels
-  0..K-1 keep their ids), any other labels sorted as strings. ``label_names[id]`` is the original label.
-  A Hub ``ClassLabel`` column keeps the dataset's ids and names. A validation label that the training data
-  lacks is an error, and so is a single class.
+  allowed override) regresses cosine similarities onto the scores. Scores are not rescaled here. Training
+  scores that are all equal are an error (those losses learn only from score differences: the loss
+  would be 0 for the whole run); equal validation scores are a warning (correlations are undefined).
+- **pair_class labels** are normalised one way: a label that is a whole number, written as a JSON
+  number or as text (``1``, ``1.0``, ``"1"``, ``"01"``, ``"+1"``, ``"1e0"``), is the class ``"1"``; any
+  other label is its stripped text (a JSON boolean is ``"true"``/``"false"``). A fractional number is an
+  error, and so is mixing whole numbers with names (``1`` and ``true``, ``0`` and ``neg``) or two names
+  that differ only in case. Ids follow a deterministic order: whole-number labels sorted numerically (so
+  labels 0..K-1 keep their ids), names sorted as strings; ``label_names[id]`` is the label. A Hub
+  ``ClassLabel`` column keeps the dataset's ids and names. A validation label that the training data
+  lacks is an error, and so is a single class, and so are more than :data:`MAX_CLASSES_PER_ROW` classes
+  per training row once there are over :data:`FEW_CLASSES` of them (a text column mapped as the target).
+- **Nothing to learn** is an error: training pairs whose two texts are all identical, or training rows
+  that are all the same row. When more than half of the pairs are identical it is a warning.
+- **Files stay where they belong**: with ``data.volume`` every file read (not only ``data.path``) must
+  resolve inside the volume after following symlinks, else it is not read at all. Locally, a file that
+  resolves outside the data folder is read with a warning. Devices, pipes and sockets are never read.
 - Local files are read with :mod:`csv` / :mod:`json` directly rather than through ``datasets``' builders:
   that gives exact line numbers and no stale cache when a file is rewritten; ``cache_dir`` only serves
   Hub downloads.
@@ -35,6 +50,7 @@ import json
 import logging
 import math
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +59,7 @@ from typing import Any
 import datasets
 
 from stjob.api import SentenceTransformerJobSpec
+from stjob.data_location import HF_DATASETS_PREFIX, data_path_problem, is_hub_id
 from stjob.errors import ConfigError, DataError, StjobError
 
 logger = logging.getLogger(__name__)
@@ -69,11 +86,16 @@ _MAPPING_FIELDS: dict[str, tuple[str, ...]] = {
 MAX_TEXT_CHARS = 100_000
 #: Local file types, in the order they are looked for.
 LOCAL_SUFFIXES = (".csv", ".jsonl", ".json")
+#: pair_class: up to this many classes are always fine; beyond it, more than MAX_CLASSES_PER_ROW classes
+#: per training row mean the target column holds text, not labels.
+FEW_CLASSES = 10
+MAX_CLASSES_PER_ROW = 0.5
 _EXAMPLES_SHOWN = 5
-_HF_PREFIX = "hf://datasets/"
-# owner/name or owner/name:config, as the Hub spells repository ids.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.-]+)?$")
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_HF_PREFIX = HF_DATASETS_PREFIX
+# Spelled with [0-9], not \d: in Python \d also matches '١' and other non-ASCII digits.
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_NON_FINITE = re.compile(r"^[+-]?(?:nan|inf|infinity)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -110,18 +132,18 @@ def resolve_data_location(
     the job file's folder) is local, and an ``hf://datasets/...`` URL or an ``owner/name`` id is the Hub.
     """
     path = spec.data.path
+    if (problem := data_path_problem(path)) is not None:
+        raise ConfigError(f"data.path {problem}")
     if spec.data.volume is not None:
         return _inside_volume(path, data_root)
-    if path.startswith("hf://"):
-        if not path.startswith(_HF_PREFIX) or not _HUB_ID.match(path[len(_HF_PREFIX) :]):
-            raise ConfigError(f"data.path {path!r}: expected hf://datasets/owner/name[:config]")
+    if path.startswith(_HF_PREFIX):
         return path[len(_HF_PREFIX) :]
     local = Path(path).expanduser()
     if not local.is_absolute() and base_dir is not None:
         local = base_dir / local
     if local.exists():
         return local
-    if _HUB_ID.match(path) and Path(path).suffix not in LOCAL_SUFFIXES:
+    if is_hub_id(path) and Path(path).suffix not in LOCAL_SUFFIXES:
         return path
     raise DataError("not found (neither a local file or folder nor a Hub id owner/name)", file=str(local))
 
@@ -159,8 +181,11 @@ def load_data(
     valid_split = spec.data.valid_split
     if isinstance(location, Path):
         train_file, valid_file = _split_files(location, spec.data.train_split, valid_split)
-        train_table = _read_local(train_file)
-        valid_table = _read_local(valid_file) if valid_file is not None else None
+        # The volume's root, or locally the data folder: where every file read must (volume) or should be.
+        volume_root = data_root.resolve() if spec.data.volume is not None and data_root is not None else None
+        folder = volume_root or (location if location.is_dir() else location.parent).resolve()
+        train_table = _read_local(train_file, folder, confined=volume_root is not None)
+        valid_table = _read_local(valid_file, folder, confined=volume_root is not None) if valid_file else None
         source = str(location)
     else:
         train_table = _read_hub(location, spec.data.train_split, spec, cache_dir)
@@ -206,10 +231,15 @@ def _find_split(folder: Path, split: str, *, prefer: str = "", next_to: Path | N
 # ------------------------------------------------------------------------------------------ reading
 
 
-def _read_local(path: Path) -> _Table:
+def _read_local(path: Path, folder: Path, *, confined: bool) -> _Table:
     if path.suffix not in LOCAL_SUFFIXES:
         raise DataError(f"unsupported file type {path.suffix or '(none)'!r}: use .csv or .jsonl", file=str(path))
-    text = _read_text(path)
+    target = path.resolve()  # follows every symlink on the way: what would really be read
+    if not target.is_relative_to(folder):
+        if confined:  # docs/security.md: nothing outside the data volume is read, not even a first line
+            raise DataError("a symlink to a file outside the data volume: not read", file=str(path))
+        logger.warning("%s resolves to %s, outside the data folder %s", path, target, folder)
+    text = _read_text(path, target)
     if not text.strip():
         raise DataError("the file is empty", file=str(path))
     table = _parse_csv(text, str(path)) if path.suffix == ".csv" else _parse_json_lines(text, str(path))
@@ -218,9 +248,11 @@ def _read_local(path: Path) -> _Table:
     return table
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, target: Path) -> str:
     try:
-        raw = path.read_bytes()
+        if not stat.S_ISREG(target.stat().st_mode):  # /dev/zero would never end, a FIFO could block
+            raise DataError("not a regular file (a device, pipe or socket)", file=str(path))
+        raw = target.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from exc
     if raw.startswith(codecs.BOM_UTF8):  # Excel and Windows tools write one; it is not part of the header
@@ -371,8 +403,15 @@ def _build(spec: SentenceTransformerJobSpec, train: _Table, valid: _Table | None
         _encode_labels(train_columns, label_names, train, mapping["label"])
         if valid is not None and valid_columns is not None:
             _encode_labels(valid_columns, label_names, valid, mapping["label"])
+    _check_something_to_learn(spec.trainer, train_columns, train, mapping)
     if spec.trainer == "pair_score":
         _warn_on_score_range(train_columns["score"], train.label)
+        if valid is not None and valid_columns is not None and len(set(valid_columns["score"])) == 1:
+            logger.warning(
+                "%s: all validation scores are equal (%g): correlation metrics are undefined and reported as null",
+                valid.label,
+                valid_columns["score"][0],
+            )
     features = datasets.Features({name: _feature(name) for name in CANONICAL_COLUMNS[spec.trainer]})
     return LoadedData(
         train=datasets.Dataset.from_dict(train_columns, features=features),
@@ -380,6 +419,31 @@ def _build(spec: SentenceTransformerJobSpec, train: _Table, valid: _Table | None
         label_names=label_names,
         source=source,
     )
+
+
+def _check_something_to_learn(
+    trainer: str, columns: dict[str, list[Any]], table: _Table, mapping: dict[str, str]
+) -> None:
+    """Training data that cannot teach anything (loss 0 or a constant from the first step) is an error."""
+    first, second = CANONICAL_COLUMNS[trainer][:2]
+    rows = len(columns[first])
+    same = sum(a == b for a, b in zip(columns[first], columns[second], strict=True))
+    if rows > 1 and same == rows:
+        problem = f"in all {rows} rows the text equals column {mapping[first]!r}: nothing to learn"
+        raise DataError(problem, file=table.label, column=mapping[second])
+    if same * 2 > rows:
+        logger.warning(
+            "%s: in %d of %d rows column %r equals column %r: such pairs teach nothing",
+            table.label, same, rows, mapping[second], mapping[first],
+        )  # fmt: skip
+    if rows > 1 and len(set(zip(*(columns[c] for c in CANONICAL_COLUMNS[trainer]), strict=True))) == 1:
+        raise DataError(f"all {rows} rows are the same row: nothing to learn", file=table.label)
+    if trainer == "pair_score" and rows > 1 and len(set(columns["score"])) == 1:
+        problem = (
+            f"all {rows} scores are equal ({columns['score'][0]:g}): the losses learn only from score "
+            "differences (the loss would be 0 for the whole run)"
+        )
+        raise DataError(problem, file=table.label, column=mapping["score"])
 
 
 def _feature(canonical: str) -> datasets.Value:
@@ -450,31 +514,34 @@ def _parse_score(value: Any) -> float:
         raise ValueError("missing score")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"score is not a number: {value!r}")
-    try:
-        score = float(value)
-    except ValueError:
-        raise ValueError(f"score is not a number: {value!r}") from None
+    if isinstance(value, str) and not (_NUMBER.match(value.strip()) or _NON_FINITE.match(value.strip())):
+        raise ValueError(f"score is not a number: {value!r}")
+    score = float(value)
     if not math.isfinite(score):
         raise ValueError(f"score is not finite: {value!r}")
     return score
 
 
 def _parse_label(value: Any) -> str:
-    """The label as a canonical string: integers without sign or leading zeros, strings stripped."""
+    """The label as its class name: whole numbers as canonical integers ("01", "1.0", 1.0 -> "1"), text stripped."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError("missing label")
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER.match(text):
+            return str(int(text))
+        if not (_NUMBER.match(text) or _NON_FINITE.match(text)):
+            return text
+        value = float(text)
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError(f"label {value!r} is not a class (use the pair_score trainer for scores)")
         value = int(value)
     if isinstance(value, int):
         return str(value)
-    if not isinstance(value, str):
-        raise ValueError(f"label is not a string or an integer: {value!r}")
-    text = value.strip()
-    return str(int(text)) if _INTEGER.match(text) else text
+    raise ValueError(f"label is not a string or an integer: {value!r}")
 
 
 def _label_names(labels: list[str], table: _Table, column: str) -> list[str]:
@@ -484,9 +551,40 @@ def _label_names(labels: list[str], table: _Table, column: str) -> list[str]:
         raise DataError(f"only one class ({only}): pair_class needs at least two", file=table.label, column=column)
     if column in table.class_names:  # a Hub ClassLabel: keep the dataset's own ids
         return table.class_names[column]
+    _check_label_kinds(labels, table, column)
+    if len(distinct) > max(FEW_CLASSES, MAX_CLASSES_PER_ROW * len(labels)):
+        problem = (
+            f"{len(distinct)} different labels in {len(labels)} rows: this looks like a text column, not classes "
+            "(map data.columns.target to the label column)"
+        )
+        raise DataError(problem, file=table.label, column=column)
     if all(_INTEGER.match(label) for label in distinct):
         return sorted(distinct, key=int)
     return sorted(distinct)
+
+
+def _check_label_kinds(labels: list[str], table: _Table, column: str) -> None:
+    """Whole numbers and names in one label column, or names differing only in case: a sloppy file."""
+    first_row: dict[str, int] = {}
+    for label, line in zip(labels, table.lines, strict=True):
+        first_row.setdefault(label, line)
+    numbers = [label for label in first_row if _INTEGER.match(label)]
+    names = [label for label in first_row if not _INTEGER.match(label)]
+    if numbers and names:
+        name, number = min(names, key=first_row.__getitem__), min(numbers, key=first_row.__getitem__)
+        later = max((name, number), key=first_row.__getitem__)
+        earlier = number if later == name else name
+        problem = (
+            f"label {later!r} mixes with {earlier!r} (row {first_row[earlier]}): labels are either all whole "
+            "numbers or all names"
+        )
+        raise DataError(problem, file=table.label, row=first_row[later], column=column)
+    by_case: dict[str, str] = {}
+    for label in sorted(first_row, key=first_row.__getitem__):
+        other = by_case.setdefault(label.casefold(), label)
+        if other != label:
+            problem = f"labels {label!r} and {other!r} (row {first_row[other]}) differ only in case"
+            raise DataError(problem, file=table.label, row=first_row[label], column=column)
 
 
 def _encode_labels(columns: dict[str, list[Any]], names: list[str], table: _Table, column: str) -> None:
