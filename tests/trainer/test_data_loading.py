@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import huggingface_hub.constants
 import pytest
 
 from stjob.api import SentenceTransformerJobSpec
-from stjob.errors import EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, ConfigError, DataError
+from stjob.errors import EXIT_CONFIG_ERROR, ConfigError, DataError
 from stjob_trainer.data_loading import CANONICAL_COLUMNS, LoadedData, load_data, resolve_data_location
 from tests.support import shared_data
 
@@ -234,6 +233,65 @@ def test_integer_labels_sort_numerically(tmp_path: Path) -> None:
     assert loaded.train["label"] == [2, 1, 1, 0]
 
 
+def test_spellings_of_a_whole_number_are_one_class(tmp_path: Path) -> None:
+    write(tmp_path, {"train.csv": "s1,s2,label\na,b,0\nc,d,1\ne,f,1.0\ng,h,01\ni,j,+1\nk,l,0.0\nm,n, 1e0\n"})
+
+    loaded = load_data(make_spec("pair_class", tmp_path / "train.csv"))
+
+    assert loaded.label_names == ["0", "1"]
+    assert loaded.train["label"] == [0, 1, 1, 1, 1, 0, 1]
+
+
+def test_json_numbers_and_number_strings_are_one_class(tmp_path: Path) -> None:
+    lines = [{"s1": "a", "s2": "b", "label": v} for v in (1, "1", 1.0, 0, "0", " 1 ")]
+    write_rows(tmp_path / "train.jsonl", lines)
+
+    loaded = load_data(make_spec("pair_class", tmp_path / "train.jsonl"))
+
+    assert loaded.label_names == ["0", "1"]
+    assert loaded.train["label"] == [1, 1, 1, 0, 0, 1]
+
+
+def test_json_booleans_are_named_classes(tmp_path: Path) -> None:
+    write_rows(tmp_path / "train.jsonl", [{"s1": "a", "s2": "b", "label": v} for v in (True, False, True)])
+
+    loaded = load_data(make_spec("pair_class", tmp_path / "train.jsonl"))
+
+    assert loaded.label_names == ["false", "true"]
+    assert loaded.train["label"] == [1, 0, 1]
+
+
+def test_mostly_identical_pairs_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path, {"train.csv": "s1,s2\na,a\nb,b\nc,d\n"})
+
+    with caplog.at_level(logging.WARNING, logger="stjob_trainer.data_loading"):
+        load_data(make_spec("pair", tmp_path / "train.csv"))
+
+    assert "in 2 of 3 rows column 's2' equals column 's1'" in caplog.text
+
+
+def test_constant_validation_scores_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path, {"train.csv": GOOD, "valid.csv": "s1,s2,score\na,b,0.5\nc,d,0.5\n"})
+
+    with caplog.at_level(logging.WARNING, logger="stjob_trainer.data_loading"):
+        load_data(make_spec("pair_score", tmp_path / "train.csv", valid="valid"))
+
+    assert "all validation scores are equal (0.5)" in caplog.text
+
+
+def test_local_symlink_out_of_the_data_folder_is_read_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, {"elsewhere/train.csv": GOOD, "data/README": "x"})
+    (tmp_path / "data" / "train.csv").symlink_to(tmp_path / "elsewhere" / "train.csv")
+
+    with caplog.at_level(logging.WARNING, logger="stjob_trainer.data_loading"):
+        loaded = load_data(make_spec("pair_score", "data", valid=None), base_dir=tmp_path)
+
+    assert len(loaded.train) == 2
+    assert f"resolves to {tmp_path / 'elsewhere' / 'train.csv'}, outside the data folder" in caplog.text
+
+
 def test_texts_stripped_extra_columns_dropped_bom_and_crlf(tmp_path: Path) -> None:
     content = "\ufeffid,s2 , s1,score,notes\r\n7,  b  ,\ta\t,0.5,x\r\n8,d,c,1,\r\n\r\n"
     write(tmp_path, {"train.csv": content})
@@ -276,17 +334,16 @@ def test_scores_inside_unit_range_do_not_warn(tmp_path: Path, caplog: pytest.Log
     assert caplog.text == ""
 
 
-def test_thousands_of_rows_validate_fast(tmp_path: Path) -> None:
+def test_thousands_of_rows_validate(tmp_path: Path) -> None:
+    # Speed is measured in bench/, not asserted here (a loaded 2-core machine makes timings flaky).
     rows = [{"A": r["sentence_A"], "B": r["sentence_B"], "y": r["entailment_judgment"]} for r in sick(5000)]
     write_rows(tmp_path / "train.csv", rows)
     spec = make_spec("pair_class", tmp_path / "train.csv", columns={"sentence1": "A", "sentence2": "B", "target": "y"})
 
-    started = time.perf_counter()
     loaded = load_data(spec)
-    elapsed = time.perf_counter() - started
 
     assert len(loaded.train) == len(rows) >= 4000
-    assert elapsed < 2.0  # typically ~0.1 s; generous for a loaded CI machine
+    assert loaded.label_names == ["CONTRADICTION", "ENTAILMENT", "NEUTRAL"]
 
 
 # ------------------------------------------------------------------------------------ malformed data
@@ -302,7 +359,7 @@ class Bad:
     id: str
     files: dict[str, str | bytes]
     problem: str  # a substring of DataError.problem
-    file: str  # the file (or folder) the message must name
+    file: str  # the file (or folder) the message must name, relative to the data folder
     row: int | None = None
     column: str | None = None
     trainer: str = "pair_score"
@@ -365,10 +422,10 @@ BAD = [
     Bad("missing label", {"train.csv": "s1,s2,label\na,b,A\nc,d,\n"}, "missing label", "train.csv", row=3,
         column="label", trainer="pair_class"),
     Bad("unknown label in valid", {"ds/train.csv": GOOD_CLASSES, "ds/valid.csv": "s1,s2,label\na,b,A\nc,d,C\n"},
-        "label 'C' does not occur in the training data (known: 'A', 'B')", "valid.csv", row=3, column="label",
+        "label 'C' does not occur in the training data (known: 'A', 'B')", "ds/valid.csv", row=3, column="label",
         trainer="pair_class", path="ds", valid="valid"),
     Bad("train and valid columns differ", {"ds/train.csv": GOOD, "ds/valid.csv": "s1,s2,similarity\na,b,1\n"},
-        "missing column 'score'; the data has: s1, s2, similarity (the training data", "valid.csv", column="score",
+        "missing column 'score'; the data has: s1, s2, similarity (the training data", "ds/valid.csv", column="score",
         path="ds", valid="valid"),
     Bad("missing valid split in folder",
         {"ds/train.csv": GOOD, "ds/validation.csv": GOOD, "ds/notes.txt": "hello"},
@@ -397,17 +454,9 @@ def test_malformed_data_fails_with_location(tmp_path: Path, case: Bad) -> None:
         load_data(spec)
 
     error = info.value
-    message = str(error)
-    assert error.exit_code == EXIT_DATA_ERROR == 4
     assert case.problem in error.problem
-    assert f"file {tmp_path}" in message
-    assert case.file in message
-    assert error.row == case.row
-    if case.row is not None:
-        assert f"row {case.row}" in message
-    assert error.column == case.column
-    if case.column is not None:
-        assert f"column {case.column!r}" in message
+    assert (error.file, error.row, error.column) == (str(tmp_path / case.file), case.row, case.column)
+    assert str(error) == DataError(error.problem, file=error.file, row=case.row, column=case.column).message
 
 
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

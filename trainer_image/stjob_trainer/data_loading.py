@@ -154,8 +154,8 @@ def _inside_volume(path: str, data_root: Path | None) -> Path:
     root = data_root.resolve()
     # resolve() follows symlinks, so a link pointing out of the volume is caught like a literal '..'.
     target = (root / path).resolve()
-    if not target.is_relative_to(root):
-        raise DataError(f"data.path {path!r} resolves to {target}, outside the data volume {root}")
+    if not target.is_relative_to(root):  # named by the path the user wrote; where it leads stays unsaid
+        raise DataError("data.path leads outside the data volume: not read", file=str(root / path))
     if not target.exists():
         held = ", ".join(sorted(p.name for p in root.iterdir())[:20]) or "nothing"
         raise DataError(f"not found in the data volume (the volume holds: {held})", file=str(target))
@@ -258,11 +258,15 @@ def _read_text(path: Path, target: Path) -> str:
     if raw.startswith(codecs.BOM_UTF8):  # Excel and Windows tools write one; it is not part of the header
         raw = raw[len(codecs.BOM_UTF8) :]
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         problem = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
         raise DataError(problem, file=str(path), row=line) from exc
+    if "\x00" in text:  # the csv module would pass it into a text; it means a binary or UTF-16 file
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataError("contains a NUL byte: not a UTF-8 text file", file=str(path), row=line)
+    return text
 
 
 def _parse_csv(text: str, label: str) -> _Table:
@@ -328,6 +332,8 @@ def _parse_json_object(line: str, label: str, number: int) -> dict[str, Any]:
         value = json.loads(line, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON: {exc.msg} (character {exc.colno})", file=label, row=number) from exc
+    except RecursionError:  # the json module recurses per nesting level
+        raise DataError("not valid JSON here: nested too deeply", file=label, row=number) from None
     if not isinstance(value, dict):
         raise DataError(f"expected a JSON object, found {type(value).__name__}", file=label, row=number)
     return value
