@@ -1,10 +1,23 @@
-"""Which checkpoint a restart resumes from."""
+"""Which checkpoint a restart resumes from, and only when it was trained from the same spec and data."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from stjob_trainer.checkpoints import find_resume_checkpoint
+import datasets
+import pytest
+
+from stjob.api import SentenceTransformerJobSpec
+from stjob_trainer.checkpoints import (
+    FINGERPRINT_FILE,
+    CheckpointMismatch,
+    check_resume,
+    data_fingerprint,
+    find_resume_checkpoint,
+    run_fingerprint,
+)
 
 
 def _checkpoint(root: Path, step: int, *, complete: bool) -> Path:
@@ -28,3 +41,79 @@ def test_nothing_to_resume(tmp_path: Path) -> None:
     assert find_resume_checkpoint(tmp_path / "missing") is None
     _checkpoint(tmp_path, 3, complete=False)
     assert find_resume_checkpoint(tmp_path) is None
+
+
+# ------------------------------------------------------------------------------------------ fingerprint
+
+
+def _spec(**training: Any) -> SentenceTransformerJobSpec:
+    return SentenceTransformerJobSpec.model_validate(
+        {"trainer": "pair", "data": {"path": "owner/data"}, "training": {"learningRate": 3e-5, **training}}
+    )
+
+
+def _data(*texts: str) -> datasets.Dataset:
+    return datasets.Dataset.from_dict({"anchor": list(texts), "positive": [t.upper() for t in texts]})
+
+
+FINGERPRINT = run_fingerprint(_spec(), data_fingerprint([_data("a", "b"), None], None))
+
+
+def test_first_run_records_its_fingerprint(tmp_path: Path) -> None:
+    assert check_resume(tmp_path / "checkpoints", FINGERPRINT) is None
+    recorded = json.loads((tmp_path / "checkpoints" / FINGERPRINT_FILE).read_text())
+    assert recorded == FINGERPRINT
+    assert recorded["spec"]["training"]["learningRate"] == 3e-5
+
+
+def test_same_spec_and_data_resume(tmp_path: Path) -> None:
+    check_resume(tmp_path, FINGERPRINT)
+    newest = _checkpoint(tmp_path, 3, complete=True)
+
+    assert check_resume(tmp_path, run_fingerprint(_spec(), data_fingerprint([_data("a", "b"), None], None))) == newest
+
+
+def test_changed_spec_refuses_to_resume_and_names_the_field(tmp_path: Path) -> None:
+    check_resume(tmp_path, FINGERPRINT)
+    _checkpoint(tmp_path, 3, complete=True)
+
+    with pytest.raises(CheckpointMismatch) as info:
+        check_resume(tmp_path, run_fingerprint(_spec(learningRate=0.5), FINGERPRINT["data"]))
+
+    assert info.value.exit_code == 3
+    assert "checkpoint-3 was trained from another spec or data (changed: training.learningRate)" in info.value.message
+    assert "stjob train --fresh" in info.value.message
+
+
+def test_changed_data_refuses_to_resume(tmp_path: Path) -> None:
+    check_resume(tmp_path, FINGERPRINT)
+    _checkpoint(tmp_path, 3, complete=True)
+
+    with pytest.raises(CheckpointMismatch, match=r"changed: the data \(its rows\)"):
+        check_resume(tmp_path, run_fingerprint(_spec(), data_fingerprint([_data("a", "c"), None], None)))
+
+
+def test_output_and_resources_do_not_count(tmp_path: Path) -> None:
+    spec = _spec().model_copy(update={"output": _spec().output.model_copy(update={"project_name": "elsewhere"})})
+    assert run_fingerprint(spec, "d") == run_fingerprint(_spec(), "d")
+
+
+def test_checkpoints_without_a_fingerprint_are_not_resumed(tmp_path: Path) -> None:
+    _checkpoint(tmp_path, 3, complete=True)
+
+    with pytest.raises(CheckpointMismatch, match="records no spec/data fingerprint"):
+        check_resume(tmp_path, FINGERPRINT)
+
+
+def test_fresh_deletes_the_old_checkpoints_and_metrics(tmp_path: Path) -> None:
+    check_resume(tmp_path / "checkpoints", FINGERPRINT)
+    _checkpoint(tmp_path / "checkpoints", 3, complete=True)
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"step": 3}\n')
+    changed = run_fingerprint(_spec(learningRate=0.5), FINGERPRINT["data"])
+
+    assert check_resume(tmp_path / "checkpoints", changed, fresh=True, discard=[metrics]) is None
+
+    assert not (tmp_path / "checkpoints" / "checkpoint-3").exists()
+    assert not metrics.exists()
+    assert json.loads((tmp_path / "checkpoints" / FINGERPRINT_FILE).read_text()) == changed
