@@ -11,11 +11,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from stjob.api.resource import GROUP, PLURAL, VERSION
+from stjob.api.resource import GROUP, LABEL_JOB_NAME, PLURAL, VERSION
+from stjob.api.status import TERMINAL_PHASES
 from stjob.errors import StjobError
-
-TERMINAL_PHASES = ("Succeeded", "Failed")
-JOB_NAME_LABEL = "stjob.dev/job-name"
 
 
 class ClusterError(StjobError):
@@ -60,9 +58,9 @@ def trainer_logs(name: str, namespace: str, context: str | None = None, tail: in
     from kubernetes import client
 
     core = client.CoreV1Api(_api_client(context))
-    pods = core.list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={name}").items
+    pods = core.list_namespaced_pod(namespace, label_selector=f"{LABEL_JOB_NAME}={name}").items
     # Filter here too: not every API (or emulator) honours label selectors.
-    pods = [p for p in pods if (p.metadata.labels or {}).get(JOB_NAME_LABEL) == name]
+    pods = [p for p in pods if (p.metadata.labels or {}).get(LABEL_JOB_NAME) == name]
     if not pods:
         raise ClusterError(f"no trainer pod for {namespace}/{name} yet")
     newest = max(pods, key=lambda p: str(p.metadata.creation_timestamp or ""))

@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from stjob.api import SentenceTransformerJobSpec
+from stjob.api import SentenceTransformerJobSpec, contract
 from stjob.controller import builders, naming
 from stjob.controller.settings import OperatorSettings
 from stjob.errors import NON_RETRYABLE_EXIT_CODES
@@ -77,7 +77,7 @@ def test_multi_node_children_validate_and_fit_together(nodes: int) -> None:
     assert _option(command, "nproc-per-node") == "4"
     assert _option(command, "max-restarts") == "0"
     assert "--standalone" not in command
-    assert command[-4:] == ["-m", "stjob_trainer", "--config", naming.CONFIG_PATH]
+    assert command[-4:] == ["-m", "stjob_trainer", "--config", contract.CONFIG_PATH]
 
     # The node rank is the completion index, expanded by the kubelet from the container env.
     assert _option(command, "node-rank") == "$(STJOB_NODE_RANK)"
@@ -109,7 +109,7 @@ def test_multi_gpu_single_pod_uses_standalone_torchrun() -> None:
         "-m",
         "stjob_trainer",
         "--config",
-        naming.CONFIG_PATH,
+        contract.CONFIG_PATH,
     ]
     assert "completionMode" not in job["spec"] and "subdomain" not in job["spec"]["template"]["spec"]
     assert job["spec"]["backoffLimit"] == 2

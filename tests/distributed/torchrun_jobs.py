@@ -12,8 +12,7 @@ from typing import Any
 
 import yaml
 
-from stjob.api import SentenceTransformerJob
-from stjob.controller import naming
+from stjob.api import SentenceTransformerJob, contract
 from stjob.controller.builders import trainer_command
 from stjob_trainer.metrics_log import read_metrics
 
@@ -48,7 +47,7 @@ def local_command(job: SentenceTransformerJob, config: Path) -> list[str]:
     """The operator's container command for ``job``, pointed at this interpreter and a local job file."""
     command = trainer_command(job.spec, job.metadata.name)
     assert command[:3] == ["python", "-m", "stjob_trainer.launch"], command
-    assert command[-2:] == ["--config", naming.CONFIG_PATH], command
+    assert command[-2:] == ["--config", contract.CONFIG_PATH], command
     return [sys.executable, *command[1:-1], str(config)]
 
 

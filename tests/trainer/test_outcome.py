@@ -7,17 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from stjob.api.contract import MAX_TERMINATION_BYTES, TerminationMessage
 from stjob_trainer import outcome
-from stjob_trainer.outcome import MAX_TERMINATION_BYTES, termination_message, write_result, write_termination_message
+from stjob_trainer.outcome import write_result, write_termination_message
+
+SUCCEEDED = TerminationMessage(outcome="Succeeded")
 
 
 def test_message_is_compact_json_without_nulls() -> None:
-    text = termination_message({"outcome": "Succeeded", "modelPath": "/output/p/model", "hubUrl": None})
+    text = TerminationMessage(outcome="Succeeded", model_path="/output/p/model", hub_url=None).to_json()
     assert json.loads(text) == {"outcome": "Succeeded", "modelPath": "/output/p/model"}
 
 
 def test_long_messages_are_cut_to_4_kib() -> None:
-    text = termination_message({"outcome": "Failed", "reason": "DataError", "message": "é" * 10_000})
+    text = TerminationMessage(outcome="Failed", reason="DataError", message="é" * 10_000).to_json()
     assert len(text.encode()) <= MAX_TERMINATION_BYTES
     data = json.loads(text)
     assert data["reason"] == "DataError" and data["message"].endswith("…")
@@ -25,7 +28,7 @@ def test_long_messages_are_cut_to_4_kib() -> None:
 
 def test_path_from_env_and_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("STJOB_TERMINATION_LOG", str(tmp_path / "t"))
-    write_termination_message({"outcome": "Succeeded"})
+    write_termination_message(SUCCEEDED)
     assert json.loads((tmp_path / "t").read_text()) == {"outcome": "Succeeded"}
     monkeypatch.delenv("STJOB_TERMINATION_LOG")
     monkeypatch.setattr(outcome, "DEFAULT_TERMINATION_LOG", tmp_path / "missing")
@@ -36,7 +39,7 @@ def test_path_from_env_and_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 def test_unwritable_termination_log_is_not_fatal(tmp_path: Path) -> None:
-    write_termination_message({"outcome": "Succeeded"}, path=tmp_path / "no" / "such" / "dir")
+    write_termination_message(SUCCEEDED, path=tmp_path / "no" / "such" / "dir")
 
 
 def test_result_json(tmp_path: Path) -> None:

@@ -7,15 +7,24 @@ from pathlib import Path
 
 import pytest
 from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sentence_transformer import SentenceTransformerTrainingArguments
 
 from stjob.errors import ConfigError
 from stjob_trainer.training_args import auto_logging_steps, build_training_args, report_to
 from tests.trainer.jobs import make_job
 
 
-def _args(tmp_path: Path, trainer: str = "pair_score", n_train: int = 1000, primary: str | None = "m", **spec: object):
+def _args(
+    tmp_path: Path, trainer: str = "pair_score", n_train: int = 1000, primary: str | None = "m", **spec: object
+) -> SentenceTransformerTrainingArguments:
     job = make_job(trainer, tmp_path, "unused-model", **spec)
-    return build_training_args(job.spec, output_dir=tmp_path / "ckpt", n_train=n_train, primary_metric=primary)
+    return build_training_args(
+        job.spec,
+        output_dir=tmp_path / "ckpt",
+        n_train=n_train,
+        primary_metric=primary,
+        trackers=report_to(job.spec.tracking.log),
+    )
 
 
 def test_every_hyperparameter_is_mapped(tmp_path: Path) -> None:
@@ -78,7 +87,7 @@ def test_fp16_on_gpu_spec(tmp_path: Path) -> None:
 def test_defaults_follow_autotrain(tmp_path: Path) -> None:
     job = make_job("pair_score", tmp_path, "m")
     spec = job.spec.model_copy(update={"training": type(job.spec.training)()})
-    args = build_training_args(spec, output_dir=tmp_path, n_train=1000, primary_metric="m")
+    args = build_training_args(spec, output_dir=tmp_path, n_train=1000, primary_metric="m", trackers=[])
     assert args.num_train_epochs == 3 and args.per_device_train_batch_size == 8
     assert args.learning_rate == 3e-5 and args.warmup_steps == pytest.approx(0.1)
     # adamw_torch (AutoTrain's default) runs as torch's fused AdamW: same algorithm, one kernel.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 import time
 import traceback
@@ -18,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from stjob import job_file
-from stjob.api import SentenceTransformerJob
+from stjob.api import SentenceTransformerJob, contract
+from stjob.api.contract import TerminationMessage
 from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, StjobError
 from stjob_trainer.failures import classify
-from stjob_trainer.hub import TOKEN_ENV
 from stjob_trainer.outcome import write_result, write_termination_message
 from stjob_trainer.reporting import Reporter, reporter_from_env
 from stjob_trainer.signals import StopFlag, TrainingInterrupted, install_sigterm_handler
 
 logger = logging.getLogger("stjob_trainer")
 
-DEFAULT_OUTPUT_DIR = Path("/output")
-DEFAULT_DATA_DIR = Path("/data")
+DEFAULT_OUTPUT_DIR = Path(contract.OUTPUT_DIR)
+DEFAULT_DATA_DIR = Path(contract.DATA_DIR)
 
 
 def load_job(path: Path) -> SentenceTransformerJob:
@@ -69,14 +68,14 @@ def execute(
             print_logs=not local,
         )
         write_termination_message(
-            {"outcome": "Succeeded", "modelPath": str(result.model_path), "hubUrl": result.hub_url}
+            TerminationMessage(outcome="Succeeded", model_path=str(result.model_path), hub_url=result.hub_url)
         )
         _print_summary(reporter, result.summary, result.model_path, result.metrics_path, time.monotonic() - t0)
         return EXIT_OK
     except TrainingInterrupted as exc:
         logger.warning("%s", exc)
         write_termination_message(
-            {"outcome": "Interrupted", "reason": "Interrupted", "message": str(exc), "checkpoint": exc.checkpoint}
+            TerminationMessage(outcome="Interrupted", reason="Interrupted", message=str(exc), checkpoint=exc.checkpoint)
         )
         return EXIT_INTERRUPTED
     except Exception as exc:
@@ -87,7 +86,7 @@ def execute(
             logger.error("training failed: %s\n%s", message, redact_secrets(traceback.format_exc()))
         else:
             logger.error("%s: %s", error.reason, message)
-        write_termination_message({"outcome": "Failed", "reason": error.reason, "message": message})
+        write_termination_message(TerminationMessage(outcome="Failed", reason=error.reason, message=message))
         if job is not None:
             run_dir = output_dir / job.spec.output.project_name
             _write_failed_result(run_dir, error.reason, message, time.monotonic() - t0)
@@ -97,15 +96,9 @@ def execute(
         restore()
 
 
-_TOKEN_SHAPED = re.compile(r"(hf_[A-Za-z0-9]{8,}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,})")
-
-
 def redact_secrets(text: str) -> str:
-    """Mask the Hub token (its exact value and anything token-shaped) in text bound for logs or status."""
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if token:
-        text = text.replace(token, "[redacted]")
-    return _TOKEN_SHAPED.sub("[redacted]", text)
+    """Mask the Hub token (its exact value) and anything credential-shaped in text bound for logs or status."""
+    return contract.redact(text, secrets=[os.environ.get(contract.ENV_HF_TOKEN, "")])
 
 
 def _write_failed_result(run_dir: Path, reason: str, message: str, seconds: float) -> None:
@@ -158,11 +151,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``stjob-trainer --config /etc/stjob/job.yaml``: exit 0 only when the model was trained and saved."""
     parser = argparse.ArgumentParser(prog="stjob-trainer", description="Run one SentenceTransformerJob.")
     parser.add_argument("--config", required=True, type=Path, help="the job file (the resource as YAML)")
-    parser.add_argument("--output", type=Path, default=None, help="output root (default: $STJOB_OUTPUT_DIR or /output)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"output root (default: ${contract.ENV_OUTPUT_DIR} or {contract.OUTPUT_DIR})",
+    )
     args = parser.parse_args(argv)
     configure_logging(local=False)
-    output_dir = args.output or Path(os.environ.get("STJOB_OUTPUT_DIR", str(DEFAULT_OUTPUT_DIR)))
-    data_dir = Path(os.environ.get("STJOB_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    output_dir = args.output or Path(os.environ.get(contract.ENV_OUTPUT_DIR, str(DEFAULT_OUTPUT_DIR)))
+    data_dir = Path(os.environ.get(contract.ENV_DATA_DIR, str(DEFAULT_DATA_DIR)))
     sys.exit(execute(args.config, output_dir=output_dir, local=False, data_dir=data_dir))
 
 

@@ -11,11 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from stjob.api.contract import ENV_HF_TOKEN
 from stjob.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-TOKEN_ENV = "HF_TOKEN"
 
 
 def hub_repo_id(username: str, project_name: str) -> str:
@@ -25,10 +24,10 @@ def hub_repo_id(username: str, project_name: str) -> str:
 
 def hub_token() -> str:
     """The Hub token from the environment; ConfigError when a push was asked for without one."""
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    token = os.environ.get(ENV_HF_TOKEN, "").strip()
     if not token:
         raise ConfigError(
-            f"output.hub.push needs the Hub token in ${TOKEN_ENV} (from output.hub.tokenSecretRef); it is not set"
+            f"output.hub.push needs the Hub token in ${ENV_HF_TOKEN} (from output.hub.tokenSecretRef); it is not set"
         )
     return token
 

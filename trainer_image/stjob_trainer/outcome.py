@@ -1,4 +1,7 @@
-"""The run's outcome for the operator and for people: the termination message and ``result.json``."""
+"""The run's outcome for the operator and for people: the termination message and ``result.json``.
+
+The message's shape, keys and 4 KiB limit are the operator/trainer wire (``stjob.api.contract``).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+from stjob.api import contract
+from stjob.api.contract import TerminationMessage
+from stjob_trainer.world import current_world
+
 logger = logging.getLogger(__name__)
 
-#: Kubernetes reads at most 4096 bytes of a termination message.
-MAX_TERMINATION_BYTES = 4096
-DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
+DEFAULT_TERMINATION_LOG = Path(contract.TERMINATION_LOG)
 
 
 def termination_log_path() -> Path | None:
-    """``$STJOB_TERMINATION_LOG``, else /dev/termination-log when it is writable, else None."""
-    configured = os.environ.get("STJOB_TERMINATION_LOG")
+    """The contract's termination log from the environment, else Kubernetes' default path when it is
+    writable, else None (a laptop)."""
+    configured = os.environ.get(contract.ENV_TERMINATION_LOG)
     if configured:
         return Path(configured)
     if DEFAULT_TERMINATION_LOG.exists() and os.access(DEFAULT_TERMINATION_LOG, os.W_OK):
@@ -25,47 +31,27 @@ def termination_log_path() -> Path | None:
     return None
 
 
-def termination_message(payload: dict[str, Any]) -> str:
-    """JSON of ``payload`` within 4 KiB: the ``message`` is shortened first, then optional keys dropped."""
-    data = {k: v for k, v in payload.items() if v is not None}
-    text = json.dumps(data, ensure_ascii=False)
-    if len(text.encode()) <= MAX_TERMINATION_BYTES:
-        return text
-    message = str(data.get("message", ""))
-    overflow = len(text.encode()) - MAX_TERMINATION_BYTES
-    if message:
-        keep = max(0, len(message.encode()) - overflow - 8)
-        data["message"] = message.encode()[:keep].decode(errors="ignore") + " …"
-        text = json.dumps(data, ensure_ascii=False)
-    for key in [k for k in data if k not in ("outcome", "reason", "message")]:
-        if len(text.encode()) <= MAX_TERMINATION_BYTES:
-            break
-        del data[key]
-        text = json.dumps(data, ensure_ascii=False)
-    return text
-
-
-def write_termination_message(payload: dict[str, Any], path: Path | None = None) -> None:
+def write_termination_message(message: TerminationMessage, path: Path | None = None) -> None:
     """Write the outcome where Kubernetes picks it up; a failure to write is logged, never raised."""
     target = path or termination_log_path()
     if target is None:
         return
-    if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1 and _already_failed(target):
+    if current_world().local_size > 1 and _already_failed(target):
         # Several torchrun workers share the pod's one message: the first failure is the cause; what the
         # others say afterwards (Interrupted by torchrun's SIGTERM, a broken collective) is a consequence.
         return
     try:
-        target.write_text(termination_message(payload), encoding="utf-8")
+        target.write_text(message.to_json(), encoding="utf-8")
     except OSError as exc:
         logger.warning("cannot write the termination message to %s: %s", target, exc)
 
 
 def _already_failed(path: Path) -> bool:
     try:
-        existing = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        existing = TerminationMessage.parse(path.read_text(encoding="utf-8"))
+    except OSError:
         return False
-    return isinstance(existing, dict) and existing.get("outcome") == "Failed"
+    return existing is not None and existing.outcome == "Failed"
 
 
 def write_result(run_dir: Path, result: dict[str, Any]) -> Path:

@@ -16,9 +16,11 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from stjob.api import contract
 from stjob.api.resource import GROUP, PLURAL, VERSION
 from stjob.api.status import Metrics, OutputStatus
 from stjob.api.status import Progress as ProgressStatus
+from stjob_trainer.world import current_world
 
 logger = logging.getLogger(__name__)
 
@@ -244,13 +246,19 @@ class LocalReporter:
 
 def reporter_from_env(*, local: bool) -> Reporter:
     """The reporter for this process: status patches in the cluster (rank 0), a progress bar locally."""
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not current_world().is_rank_zero:
         return NullReporter()
     if local:
         return LocalReporter()
-    if os.environ.get("STJOB_REPORTER", "") == "kubernetes":
-        name, namespace = os.environ.get("STJOB_NAME"), os.environ.get("STJOB_NAMESPACE")
+    if os.environ.get(contract.ENV_REPORTER, "") == contract.REPORTER_KUBERNETES:
+        name, namespace = os.environ.get(contract.ENV_NAME), os.environ.get(contract.ENV_NAMESPACE)
         if name and namespace:
             return KubernetesReporter(name, namespace)
-        logger.warning("STJOB_REPORTER=kubernetes but STJOB_NAME/STJOB_NAMESPACE are unset: no status reports")
+        logger.warning(
+            "%s=%s but %s/%s are unset: no status reports",
+            contract.ENV_REPORTER,
+            contract.REPORTER_KUBERNETES,
+            contract.ENV_NAME,
+            contract.ENV_NAMESPACE,
+        )
     return NullReporter()

@@ -24,6 +24,7 @@ from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 from transformers.trainer_utils import TrainOutput
 
 from stjob.api import SentenceTransformerJob
+from stjob.api.contract import LABEL_MAP_FILE, RunLayout
 from stjob.api.spec import SentenceTransformerJobSpec
 from stjob.api.status import OutputStatus
 from stjob.errors import StorageError
@@ -44,6 +45,7 @@ from stjob_trainer.outcome import write_result
 from stjob_trainer.reporting import NullReporter, Reporter
 from stjob_trainer.signals import StopFlag, TrainingInterrupted
 from stjob_trainer.training_args import build_training_args, report_to
+from stjob_trainer.world import current_world
 
 logger = logging.getLogger(__name__)
 
@@ -67,22 +69,18 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _is_rank_zero() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def prepare_run_dir(output_dir: Path, project_name: str) -> Path:
+def prepare_run_dir(output_dir: Path, project_name: str) -> RunLayout:
     """Create ``{output}/{projectName}/checkpoints``; StorageError when the output cannot be written."""
-    run_dir = output_dir / project_name
+    run = RunLayout.of(output_dir, project_name)
     try:
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
         # One probe per process: under torchrun every rank probes the same (possibly shared) folder at once.
-        probe = run_dir / f".write-test-{os.environ.get('RANK', '0')}-{os.getpid()}"
+        probe = run.root / f".write-test-{current_world().rank}-{os.getpid()}"
         probe.write_text("ok", encoding="utf-8")
         probe.unlink()
     except OSError as exc:
-        raise StorageError(f"output folder {run_dir} is not writable: {exc}") from exc
-    return run_dir
+        raise StorageError(f"output folder {run.root} is not writable: {exc}") from exc
+    return run
 
 
 def save_model(model: SentenceTransformer, model_dir: Path) -> bool:
@@ -126,13 +124,13 @@ def run_job(
     started_at, t0 = _utc_now(), time.monotonic()
 
     trackers, token = check_prerequisites(spec)
-    run_dir = prepare_run_dir(output_dir, spec.output.project_name)
+    run = prepare_run_dir(output_dir, spec.output.project_name)
     data = load_training_data(spec, base_dir=base_dir, data_root=data_root, cache_dir=cache_dir)
     model, loss = load_model_and_loss(spec, data, base_dir=base_dir)
     plan = plan_evaluation(spec, data, loss)
     setup = build_trainer(
         spec,
-        run_dir=run_dir,
+        run=run,
         data=data,
         model=model,
         loss=loss,
@@ -146,7 +144,7 @@ def run_job(
     resume, baseline = resume_or_measure_baseline(setup, reporter)
     train_output = train(setup, resume, stop_flag, reporter)
 
-    model_dir = run_dir / "model"
+    model_dir = run.model
     hub_url: str | None = None
     result_path: Path | None = None
     summary: dict[str, Any] = {}
@@ -156,12 +154,12 @@ def run_job(
         summary = summarize(setup, train_output, baseline)
         timings = {"startedAt": started_at, "finishedAt": _utc_now(), "seconds": round(time.monotonic() - t0, 2)}
         result = result_record(spec, setup, model_dir=model_dir, card=card, hub_url=hub_url, resume=resume)
-        result_path = write_result(run_dir, {**result, "metrics": summary, "timings": timings})
+        result_path = write_result(run.root, {**result, "metrics": summary, "timings": timings})
     reporter.close(OutputStatus(model_path=str(model_dir), hub_url=hub_url))
     return RunResult(
-        run_dir=run_dir,
+        run_dir=run.root,
         model_path=model_dir,
-        metrics_path=run_dir / "metrics.jsonl",
+        metrics_path=run.metrics,
         result_path=result_path,
         hub_url=hub_url,
         global_step=setup.trainer.state.global_step,
@@ -202,8 +200,7 @@ def load_model_and_loss(
     # Seed before anything random is created (a loss head, pooling weights), not only in the Trainer.
     transformers.set_seed(spec.training.seed)
     model = load_model(spec.model, base_dir=base_dir, device="cpu" if spec.resources.gpus == 0 else None)
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    loss = build_loss(spec, model, label_names=data.label_names, world_size=world_size)
+    loss = build_loss(spec, model, label_names=data.label_names, world_size=current_world().size)
     return model, loss
 
 
@@ -242,7 +239,7 @@ class TrainerSetup:
 def build_trainer(
     spec: SentenceTransformerJobSpec,
     *,
-    run_dir: Path,
+    run: RunLayout,
     data: LoadedData,
     model: SentenceTransformer,
     loss: torch.nn.Module,
@@ -254,27 +251,28 @@ def build_trainer(
     print_logs: bool,
 ) -> TrainerSetup:
     """Training arguments, callbacks (reporting, stop flag, loss head, early stopping) and the Trainer."""
-    rank_zero = _is_rank_zero()
-    checkpoints_dir = run_dir / "checkpoints"
+    world = current_world()
     primary = plan.primary_metric if plan else None
-    args = build_training_args(spec, output_dir=checkpoints_dir, n_train=len(data.train), primary_metric=primary)
+    args = build_training_args(
+        spec, output_dir=run.checkpoints, n_train=len(data.train), primary_metric=primary, trackers=trackers
+    )
     if "tensorboard" in trackers:
         # The TensorBoard callback reads its folder from the environment; keep it next to the model.
-        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run.tensorboard)
 
     effective_batch = spec.training.batch_size * spec.training.gradient_accumulation * args.world_size
-    if args.world_size > 1 and rank_zero:
+    if args.world_size > 1 and world.is_rank_zero:
         # Every rank sees a 1/world_size shard per epoch; the one line that says how the world looks.
         logger.info(
             "distributed: world size %d (%s processes per node), backend %s, effective batch %d, "
             "in-batch negatives gathered across devices: %s",
             args.world_size,
-            os.environ.get("LOCAL_WORLD_SIZE", "?"),
+            world.local_size,
             args.ddp_backend,
             effective_batch,
             gathers_across_devices(loss),
         )
-    metrics_log = MetricsLog(run_dir / "metrics.jsonl") if rank_zero else None
+    metrics_log = MetricsLog(run.metrics) if world.is_rank_zero else None
     reporting = ReportingCallback(
         reporter, metrics_log=metrics_log, primary_metric=primary, effective_batch_size=effective_batch
     )
@@ -305,7 +303,7 @@ def build_trainer(
         model=model,
         loss=loss,
         plan=plan,
-        checkpoints_dir=checkpoints_dir,
+        checkpoints_dir=run.checkpoints,
         metrics_log=metrics_log,
         effective_batch=effective_batch,
     )
@@ -324,7 +322,7 @@ def resume_or_measure_baseline(setup: TrainerSetup, reporter: Reporter) -> tuple
             setup.loss.load_state_dict(torch.load(head, map_location=setup.model.device), strict=False)
         return resume, {}
     plan, primary = setup.plan, setup.primary
-    if plan is None or not _is_rank_zero():
+    if plan is None or not current_world().is_rank_zero:
         return None, {}
     scores = plan.evaluator(setup.model)
     scores = scores if isinstance(scores, dict) else {plan.primary_metric: scores}
@@ -351,13 +349,13 @@ def train(setup: TrainerSetup, resume: Path | None, stop_flag: StopFlag, reporte
 
 
 def save_final_model(spec: SentenceTransformerJobSpec, setup: TrainerSetup, data: LoadedData, model_dir: Path) -> bool:
-    """Save the (best) model, its card and, for ``pair_class``, the label map; returns whether the card was written."""
+    """Save the (best) model, its card and, for label targets, the label map; returns whether the card was written."""
     if spec.output.hub.push and spec.output.hub.username:
         setup.model.model_card_data.set_model_id(hub_repo_id(spec.output.hub.username, spec.output.project_name))
     card = save_model(setup.trainer.model, model_dir)
     logger.info("saved the final model to %s (step %d)", model_dir, setup.trainer.state.global_step)
-    if spec.trainer == "pair_class" and data.label_names is not None:
-        (model_dir / "label_map.json").write_text(
+    if data.label_names is not None:  # only shapes with a label target have label names
+        (model_dir / LABEL_MAP_FILE).write_text(
             json.dumps({"labels": data.label_names}, indent=2) + "\n", encoding="utf-8"
         )
     return card

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from sentence_transformers.sentence_transformer import SentenceTransformerTraini
 
 from stjob.errors import ConfigError
 from stjob_trainer.losses import uses_in_batch_negatives
+from stjob_trainer.world import current_world
 
 if TYPE_CHECKING:
     from stjob.api.spec import SentenceTransformerJobSpec
@@ -53,9 +53,9 @@ def report_to(backend: str) -> list[str]:
 def ddp_backend(spec: SentenceTransformerJobSpec) -> str | None:
     """NCCL between GPUs, gloo between CPU processes; None for one process.
 
-    Only under torchrun (``WORLD_SIZE`` > 1): a backend makes the arguments set up a process group.
+    Only under torchrun with more than one process: a backend makes the arguments set up a process group.
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if not current_world().is_distributed:
         return None
     return "nccl" if spec.resources.gpus > 0 else "gloo"
 
@@ -66,12 +66,13 @@ def build_training_args(
     output_dir: Path,
     n_train: int,
     primary_metric: str | None,
+    trackers: list[str],
 ) -> SentenceTransformerTrainingArguments:
     """Training arguments for ``spec``; ``primary_metric`` (evaluator key) drives best model and early stopping.
 
     Evaluation happens only with a validation split and ``evalStrategy`` other than ``no``. Checkpoints
     follow the evaluation schedule (best-model loading needs a checkpoint at every evaluation); without
-    evaluation they are saved every epoch.
+    evaluation they are saved every epoch. ``trackers``: :func:`report_to` of the spec, checked before any work.
     """
     t = spec.training
     logging_steps = t.logging_steps if t.logging_steps > 0 else auto_logging_steps(n_train, t.batch_size)
@@ -102,6 +103,8 @@ def build_training_args(
         fp16=t.mixed_precision == "fp16",
         bf16=t.mixed_precision == "bf16",
         use_cpu=spec.resources.gpus == 0,
+        # Pinned host memory only speeds up copies to a GPU; on CPU torch warns about it on every run.
+        dataloader_pin_memory=spec.resources.gpus > 0,
         ddp_backend=ddp_backend(spec),
         eval_strategy=eval_strategy,
         eval_steps=eval_steps,
@@ -110,7 +113,7 @@ def build_training_args(
         load_best_model_at_end=evaluates,
         metric_for_best_model=primary_metric if evaluates else None,
         greater_is_better=True if evaluates else None,
-        report_to=report_to(spec.tracking.log),
+        report_to=trackers,
         # In-batch negatives: a repeated text in a batch would be a false negative.
         batch_sampler=(
             BatchSamplers.NO_DUPLICATES if uses_in_batch_negatives(spec.loss_name) else BatchSamplers.BATCH_SAMPLER

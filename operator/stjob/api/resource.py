@@ -17,6 +17,9 @@ PLURAL = "sentencetransformerjobs"
 SINGULAR = "sentencetransformerjob"
 SHORT_NAMES = ("stj", "stjob")
 LIST_KIND = f"{KIND}List"
+#: On every child object (Job, Pods, ConfigMap, Service, RBAC): the owning resource's name. The operator
+#: maps events of children to their owner through it; ``stjob logs`` finds the trainer pods by it.
+LABEL_JOB_NAME = f"{GROUP}/job-name"
 
 
 class ObjectMeta(BaseModel):

@@ -14,10 +14,11 @@ from pydantic import Field
 from stjob.api.spec import ApiModel
 
 Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended"]
+#: Phases a job never leaves: the operator stops assessing it, ``stjob watch`` stops following it.
+TERMINAL_PHASES: tuple[Phase, ...] = ("Succeeded", "Failed")
 ConditionStatus = Literal["True", "False", "Unknown"]
-
 #: Condition types. Ready/Reconciling/Stalled follow kstatus (Flux); the others tell the job's story.
-CONDITION_TYPES = ("Ready", "Reconciling", "Stalled", "Admitted", "Running", "Succeeded", "Failed", "Suspended")
+ConditionType = Literal["Ready", "Reconciling", "Stalled", "Admitted", "Running", "Succeeded", "Failed", "Suspended"]
 
 
 class Condition(ApiModel):

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from stjob.api import API_VERSION, GROUP, KIND, PLURAL, SentenceTransformerJobSpec, dump_spec
+from stjob.api import API_VERSION, GROUP, KIND, PLURAL, SentenceTransformerJobSpec, contract, dump_spec
 from stjob.controller import naming
 from stjob.controller.settings import OperatorSettings
 from stjob.errors import NON_RETRYABLE_EXIT_CODES
@@ -61,7 +61,7 @@ def build_configmap(spec: SentenceTransformerJobSpec, meta: Mapping[str, Any]) -
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(naming.configmap_name(meta["name"]), meta),
-        "data": {naming.CONFIG_KEY: job_file(spec, meta)},
+        "data": {contract.CONFIG_KEY: job_file(spec, meta)},
     }
 
 
@@ -134,7 +134,7 @@ def trainer_command(spec: SentenceTransformerJobSpec, name: str) -> list[str]:
     restarts inside a pod (``--max-restarts=0``): a failure ends every pod of the gang and the Job
     replaces them (docs/distributed.md).
     """
-    config = ["--config", naming.CONFIG_PATH]
+    config = ["--config", contract.CONFIG_PATH]
     if spec.distributed.nodes == 1 and spec.processes_per_node == 1:
         return ["stjob-trainer", *config]
     launcher = [*TORCHRUN, f"--nproc-per-node={spec.processes_per_node}"]
@@ -145,7 +145,7 @@ def trainer_command(spec: SentenceTransformerJobSpec, name: str) -> list[str]:
         launcher += [
             f"--nnodes={spec.distributed.nodes}",
             # Expanded by the kubelet from the container env (the completion index, see trainer_env).
-            "--node-rank=$(STJOB_NODE_RANK)",
+            f"--node-rank=$({contract.ENV_NODE_RANK})",
             f"--master-addr={rank0}",
             f"--master-port={naming.RENDEZVOUS_PORT}",
             "--max-restarts=0",
@@ -156,21 +156,21 @@ def trainer_command(spec: SentenceTransformerJobSpec, name: str) -> list[str]:
 def trainer_env(spec: SentenceTransformerJobSpec, meta: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The container environment of the contract; the Hub token only by reference, only when pushing."""
     env: list[dict[str, Any]] = [
-        {"name": "STJOB_NAME", "value": meta["name"]},
-        {"name": "STJOB_NAMESPACE", "value": meta.get("namespace") or ""},
-        {"name": "STJOB_REPORTER", "value": "kubernetes"},
-        {"name": "STJOB_DATA_DIR", "value": naming.DATA_DIR},
-        {"name": "STJOB_OUTPUT_DIR", "value": naming.OUTPUT_DIR},
-        {"name": "HF_HOME", "value": "/tmp/hf-home"},
-        {"name": "STJOB_TERMINATION_LOG", "value": naming.TERMINATION_LOG},
+        {"name": contract.ENV_NAME, "value": meta["name"]},
+        {"name": contract.ENV_NAMESPACE, "value": meta.get("namespace") or ""},
+        {"name": contract.ENV_REPORTER, "value": contract.REPORTER_KUBERNETES},
+        {"name": contract.ENV_DATA_DIR, "value": contract.DATA_DIR},
+        {"name": contract.ENV_OUTPUT_DIR, "value": contract.OUTPUT_DIR},
+        {"name": contract.ENV_HF_HOME, "value": contract.HF_HOME_DIR},
+        {"name": contract.ENV_TERMINATION_LOG, "value": contract.TERMINATION_LOG},
     ]
     hub = spec.output.hub
     if hub.push and hub.token_secret_ref is not None:
         ref = {"name": hub.token_secret_ref.name, "key": hub.token_secret_ref.key}
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": ref}})
+        env.append({"name": contract.ENV_HF_TOKEN, "valueFrom": {"secretKeyRef": ref}})
     if spec.distributed.nodes > 1:
         index = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
-        env.append({"name": "STJOB_NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": index}}})
+        env.append({"name": contract.ENV_NODE_RANK, "valueFrom": {"fieldRef": {"fieldPath": index}}})
     return env
 
 
@@ -201,31 +201,31 @@ def _volumes_and_mounts(
         "name": "job-config",
         "configMap": {
             "name": naming.configmap_name(meta["name"]),
-            "items": [{"key": naming.CONFIG_KEY, "path": naming.CONFIG_KEY}],
+            "items": [{"key": contract.CONFIG_KEY, "path": contract.CONFIG_KEY}],
         },
     }
     volumes: list[dict[str, Any]] = [config_volume]
-    mounts: list[dict[str, Any]] = [{"name": "job-config", "mountPath": naming.CONFIG_DIR, "readOnly": True}]
+    mounts: list[dict[str, Any]] = [{"name": "job-config", "mountPath": contract.CONFIG_DIR, "readOnly": True}]
     data = spec.data.volume
     if data is not None:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": data.claim_name, "readOnly": True}})
-        mounts.append(_mount("data", naming.DATA_DIR, read_only=True, sub_path=data.sub_path))
+        mounts.append(_mount("data", contract.DATA_DIR, read_only=True, sub_path=data.sub_path))
     output = spec.output.volume
     if output is not None:
         claim = {"claimName": output.claim_name, "readOnly": output.read_only}
         volumes.append({"name": "output", "persistentVolumeClaim": claim})
-        mounts.append(_mount("output", naming.OUTPUT_DIR, read_only=output.read_only, sub_path=output.sub_path))
+        mounts.append(_mount("output", contract.OUTPUT_DIR, read_only=output.read_only, sub_path=output.sub_path))
     else:
         # The root filesystem is read-only, so the output needs a writable scratch volume.
         volumes.append({"name": "output", "emptyDir": {}})
-        mounts.append(_mount("output", naming.OUTPUT_DIR))
+        mounts.append(_mount("output", contract.OUTPUT_DIR))
     volumes.append({"name": "tmp", "emptyDir": {}})
-    mounts.append(_mount("tmp", "/tmp"))
+    mounts.append(_mount("tmp", contract.SCRATCH_DIR))
     shm: dict[str, Any] = {"medium": "Memory"}
     if spec.resources.shm_size:
         shm["sizeLimit"] = spec.resources.shm_size
     volumes.append({"name": "dshm", "emptyDir": shm})
-    mounts.append(_mount("dshm", "/dev/shm"))
+    mounts.append(_mount("dshm", contract.SHM_DIR))
     return volumes, mounts
 
 
@@ -307,7 +307,7 @@ def build_pod_spec(
         "env": trainer_env(spec, meta),
         "resources": trainer_resources(spec, settings),
         "volumeMounts": mounts,
-        "terminationMessagePath": naming.TERMINATION_LOG,
+        "terminationMessagePath": contract.TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "runAsNonRoot": True,

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Status = Literal["True", "False", "Unknown"]
+from stjob.api.status import ConditionStatus, ConditionType
 
 
 @dataclass(frozen=True)
 class DesiredCondition:
     """A condition as the status logic wants it, before timestamps."""
 
-    type: str
-    status: Status
+    type: ConditionType
+    status: ConditionStatus
     reason: str
     message: str = ""
 

@@ -1,24 +1,20 @@
-"""Deterministic child names and labels (docs/contracts.md, "Child objects")."""
+"""Deterministic child names and labels (docs/contracts.md, "Child objects").
+
+The paths and environment the trainer sees are the operator/trainer wire: ``stjob.api.contract``.
+"""
 
 from __future__ import annotations
+
+from stjob.api.resource import LABEL_JOB_NAME as LABEL_JOB_NAME  # re-exported: the handlers select children by it
 
 APP_NAME = "stjob-trainer"
 MANAGED_BY = "stjob-operator"
 
 LABEL_APP_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-#: Every child carries it; the operator finds a Job's or Pod's owner resource through it.
-LABEL_JOB_NAME = "stjob.dev/job-name"
 LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
-LABEL_KUEUE_PRIORITY = "kueue.x-k8s.io/priority-class"
 
 TRAINER_CONTAINER = "trainer"
-CONFIG_KEY = "job.yaml"
-CONFIG_DIR = "/etc/stjob"
-CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_KEY}"
-DATA_DIR = "/data"
-OUTPUT_DIR = "/output"
-TERMINATION_LOG = "/dev/termination-log"
 #: torchrun's rendezvous port on rank 0 (multi-node only).
 RENDEZVOUS_PORT = 29500
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from stjob.api import SentenceTransformerJobSpec
-from stjob.api.status import Phase
+from stjob.api.status import TERMINAL_PHASES as TERMINAL_PHASES  # re-exported: handlers, reconciler
+from stjob.api.status import ConditionType, Phase
 from stjob.controller import conditions, naming
 from stjob.controller.conditions import DesiredCondition
 from stjob.controller.termination import REASON_BY_EXIT_CODE, parse_termination_message, redact
 
 PHASES: tuple[str, ...] = get_args(Phase)
-TERMINAL_PHASES = ("Succeeded", "Failed")
 OPERATOR_KEYS = ("phase", "conditions", "observedGeneration", "startTime", "completionTime", "jobName")
 #: Reasons that deserve a Warning Event even though the phase is not Failed.
 WARNING_REASONS = frozenset(
@@ -228,7 +228,7 @@ def desired_conditions(verdict: Verdict, spec: SentenceTransformerJobSpec | None
     """Every condition type, each explicitly True or False (docs/contracts.md table)."""
     phase, reason, message = verdict.phase, verdict.reason, verdict.message
 
-    def flag(type_: str, true: bool) -> DesiredCondition:
+    def flag(type_: ConditionType, true: bool) -> DesiredCondition:
         return DesiredCondition(type_, "True" if true else "False", reason, message)
 
     desired = [
