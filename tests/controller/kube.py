@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.controller.conftest import STJOBS, wait_until
+from tests.controller.conftest import STJOBS, WAIT, wait_until
 
 JOBS = "batch/v1/jobs"
 PODS = "v1/pods"
@@ -81,7 +81,7 @@ async def create_pod(
     await create(kmock, PODS, body)
 
 
-async def wait_phase(kmock: Any, phase: str, name: str = "sick", timeout: float = 5.0) -> dict[str, Any]:
+async def wait_phase(kmock: Any, phase: str, name: str = "sick", timeout: float = WAIT) -> dict[str, Any]:
     """Wait until the resource shows ``phase``; returns its status."""
     result: dict[str, Any] = await wait_until(
         lambda: (s := status_of(kmock, name=name)).get("phase") == phase and s, timeout, f"{name} phase {phase}"

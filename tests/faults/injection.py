@@ -4,14 +4,19 @@ kmock's DSL serves a reaction for every request its filter matches; a :class:`Fa
 (a callable payload) that answers the first ``len(replies)`` matching requests with the given replies
 and then steps aside (``NotImplemented`` disables the reaction, so the emulator serves the rest).
 
-Mind the emulator: it stores every create/patch/delete *before* any reaction answers, so an error
-injected on a POST means "the object was written but the client never learned it" — the harshest
-case for an operator that must not create duplicates.
+kmock itself stores every create/patch/delete *before* any reaction answers; a real API server that
+answers 429, 500 or 409 has written nothing. :func:`handle_with_faults` (installed for every test in
+tests/faults) gives the emulator that behaviour: a request a fault answers with an error is never
+stored. A :class:`Hang` still stores first: "written, but the reply never came" (a lost response or a
+client timeout) is the harshest case for an operator that must not create duplicates. It also keeps a
+:class:`Ledger` of what each create really did, so tests count writes instead of stored objects (the
+emulator stores by name and could never hold two).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import time
@@ -21,6 +26,7 @@ from typing import Any
 
 import kmock
 import pytest
+from kmock._internal import enums  # kmock 0.8: the request's parsed action (create, update, ...)
 
 from stjob.controller import reconciler
 from stjob.controller.kube_api import ApiError
@@ -56,6 +62,8 @@ class Fault:
     matches: Matcher
     replies: list[kmock.Response | Hang]
     calls: list[float] = field(default_factory=list)
+    #: When each matching request arrived, answered by the fault or not (a 409 never reaches a reaction).
+    seen: list[float] = field(default_factory=list)
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -71,6 +79,14 @@ class Fault:
                 await asyncio.wait_for(self.release.wait(), reply.seconds)
             return reply.then or error(504, "Timeout")
         return reply
+
+    def answers_before_any_write(self, request: Any) -> bool:
+        """Whether this fault will answer ``request`` with an error reply (then nothing may be stored)."""
+        return (
+            len(self.calls) < len(self.replies)
+            and not isinstance(self.replies[len(self.calls)], Hang)
+            and bool(self.matches(request))
+        )
 
     @property
     def injected(self) -> int:
@@ -122,8 +138,64 @@ class ReconcileLog:
         return [after.started - before.ended for before, after in itertools.pairwise(attempts) if before.failed]
 
 
+@dataclass
+class Ledger:
+    """What one emulator did: the faults installed on it, and each create that really wrote an object."""
+
+    faults: list[Fault] = field(default_factory=list)
+    #: (plural, namespace, name) -> how many creates wrote it (a 409 or an injected error writes nothing).
+    writes: collections.Counter[tuple[str, str, str]] = field(default_factory=collections.Counter)
+
+
+_LEDGERS: dict[int, Ledger] = {}
+
+
+def ledger(emulator: Any) -> Ledger:
+    """The emulator's ledger (kept by id: kmock's emulator has slots and no room for an attribute)."""
+    return _LEDGERS.setdefault(id(emulator), Ledger())
+
+
+def forget(emulator: Any) -> None:
+    """Drop the emulator's ledger (at the end of its test)."""
+    _LEDGERS.pop(id(emulator), None)
+
+
+_STORE_THEN_REACT = kmock.KubernetesEmulator._handle
+
+
+async def handle_with_faults(self: Any, request: Any) -> Any:
+    """``KubernetesEmulator._handle`` that writes nothing for a request a fault answers with an error."""
+    book = _LEDGERS.get(id(self))
+    if book is None:
+        return await _STORE_THEN_REACT(self, request)
+    for fault in book.faults:
+        if fault.matches(request):
+            fault.seen.append(time.monotonic())
+    if any(fault.answers_before_any_write(request) for fault in book.faults):
+        # The reactions alone (the fault among them), without the emulator's store.
+        return await super(kmock.KubernetesEmulator, self)._handle(request)
+    if request.resource is None or request.action != enums.action.CREATE or not isinstance(request.data, dict):
+        return await _STORE_THEN_REACT(self, request)
+    meta = request.data.get("metadata", {})
+    key = (request.resource, request.namespace or meta.get("namespace"), meta.get("name"))
+    existed = _stored(self, key)
+    try:
+        return await _STORE_THEN_REACT(self, request)  # stores first; an existing name raises (409) instead
+    finally:  # also when a hung reply is cancelled by the client going away: the write happened
+        if not existed and _stored(self, key):
+            book.writes[(str(request.resource.plural), str(key[1]), str(key[2]))] += 1
+
+
+def _stored(emulator: Any, key: tuple[Any, Any, Any]) -> bool:
+    try:
+        return not emulator.objects[key].deleted
+    except KeyError:
+        return False
+
+
 def inject(emulator: Any, fault: Fault) -> Fault:
     """Install ``fault`` on the emulator (it outranks the emulator's own replies)."""
+    ledger(emulator).faults.append(fault)
     emulator[fault.matches] << fault
     return fault
 

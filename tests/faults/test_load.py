@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
+from stjob.controller.metrics import REGISTRY  # the operator's own registry, not prometheus' default
 from tests.controller import kube
 from tests.controller.conftest import STJOBS, OperatorFactory
 from tests.controller.factories import resource
