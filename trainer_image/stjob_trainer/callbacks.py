@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -11,6 +12,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from stjob.api.status import Metrics
 from stjob.api.status import Progress as ProgressStatus
+from stjob_trainer.finite import check_divergence
 from stjob_trainer.metrics_log import MetricsLog
 from stjob_trainer.reporting import Reporter
 from stjob_trainer.signals import StopFlag
@@ -93,9 +95,16 @@ class ReportingCallback(TrainerCallback):  # type: ignore[misc]
             effective_batch_size=self.effective_batch_size,
         )
 
-    def _report(self, state: TrainerState) -> None:
-        self.last_progress = self.progress(state)
-        self.reporter.update(self.last_progress, self.metrics)
+    def _report(self, state: TrainerState, *, final_samples_per_second: float | None = None) -> None:
+        progress = self.progress(state)
+        if final_samples_per_second is not None:
+            # The Trainer's own end-of-training figure, the one result.json and the summary carry: the
+            # run ends showing one throughput, not a live estimate next to a different final one.
+            progress = progress.model_copy(
+                update={"samples_per_second": round(final_samples_per_second, 2), "eta_seconds": 0}
+            )
+        self.last_progress = progress
+        self.reporter.update(progress, self.metrics)
 
     # --- Trainer events -------------------------------------------------------------------------
 
@@ -121,9 +130,20 @@ class ReportingCallback(TrainerCallback):  # type: ignore[misc]
         logs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        """Record losses and evaluation metrics (the Trainer logs evaluation results here too)."""
-        if not state.is_world_process_zero or not logs:
+        """Record losses and evaluation metrics (the Trainer logs evaluation results here too).
+
+        A NaN/infinite loss stops the run (TrainingDiverged, on every rank: the logged loss is the world's
+        mean); other non-finite values (a correlation over constant scores) are left out with a warning.
+        """
+        if not logs:
             return
+        check_divergence(logs, state.global_step)
+        if not state.is_world_process_zero:
+            return
+        all_logs, logs = logs, {k: v for k, v in logs.items() if not isinstance(v, float) or math.isfinite(v)}
+        if len(logs) < len(all_logs):
+            dropped = ", ".join(f"{k} = {v}" for k, v in all_logs.items() if k not in logs)
+            self.reporter.note(f"step {state.global_step}: not a finite number, reported as null: {dropped}")
         updates: dict[str, Any] = {}
         if "loss" in logs:
             updates["train_loss"] = float(logs["loss"])
@@ -135,18 +155,19 @@ class ReportingCallback(TrainerCallback):  # type: ignore[misc]
             best = self.metrics.best_metric_value
             updates["primary_metric_value"] = value
             updates["best_metric_value"] = value if best is None else max(best, value)
-        if state.best_metric is not None and key:
+        if state.best_metric is not None and key and math.isfinite(state.best_metric):
             updates["best_metric_value"] = max(float(state.best_metric), updates.get("best_metric_value", -1e300))
         if updates:
             self.metrics = self.metrics.model_copy(update=updates)
         if self.metrics_log is not None:
-            self.metrics_log.append(state.global_step, state.epoch, logs)
+            self.metrics_log.append(state.global_step, state.epoch, all_logs)
         if key and key in logs:
             self.reporter.note(
                 f"step {state.global_step} epoch {state.epoch or 0:.2f}: {self.primary_metric} = {logs[key]:.4f}"
                 + (f"  eval_loss = {logs['eval_loss']:.4f}" if "eval_loss" in logs else "")
             )
-        self._report(state)
+        final = logs.get("train_samples_per_second")
+        self._report(state, final_samples_per_second=float(final) if isinstance(final, (int, float)) else None)
 
 
 #: File in each checkpoint with the loss's own weights (SoftmaxLoss's classifier is not part of the model).

@@ -13,6 +13,7 @@ from typing import Any
 
 from stjob.api import contract
 from stjob.api.contract import TerminationMessage
+from stjob_trainer.finite import json_safe
 from stjob_trainer.world import current_world
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def write_result(run_dir: Path, result: dict[str, Any]) -> Path:
     """``{run}/result.json``: the final summary (outcome, metrics, model path, hub URL, timings)."""
     path = run_dir / "result.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # NaN/Infinity (a constant validation set, a -inf "best") is no JSON: null plus a warning.
+    safe = json_safe(result, what=str(path))
+    tmp.write_text(json.dumps(safe, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
     tmp.replace(path)  # readers never see a half-written file
     return path
