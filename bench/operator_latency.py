@@ -60,7 +60,7 @@ async def run(count: int, progress: bool = False) -> list[float]:
         def login(**_: Any) -> kopf.ConnectionInfo:
             return kopf.ConnectionInfo(server=url, insecure=True)
 
-        register(registry, OperatorSettings(metrics_port=0, health_port=0), resync_seconds=None)
+        register(registry, OperatorSettings(metrics_port=0, health_port=0))
         settings = kopf.OperatorSettings()
         settings.persistence.consistency_timeout = 0.1  # kmock never bumps resourceVersion
         runner = KopfRunner(["run", "-A", "--standalone"], registry=registry, settings=settings, timeout=30)

@@ -225,16 +225,24 @@ async def test_restart_creates_no_duplicates_and_catches_up(emulator: Any, opera
     assert created_kinds == sorted(["sentencetransformerjobs", "configmaps", "serviceaccounts", "roles", "rolebindings", "jobs", "pods"])  # fmt: skip
 
 
-async def test_existing_children_are_adopted_not_duplicated(emulator: Any, operator: OperatorFactory) -> None:
+async def test_an_orphan_in_the_way_is_reported_not_adopted(emulator: Any, operator: OperatorFactory) -> None:
     orphan = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sick-spec", "namespace": "ml"}, "data": {"job.yaml": "stale"}}  # fmt: skip
     await kube.create(emulator, "v1/configmaps", orphan)
     async with operator():
-        await _start_job(emulator)
-        await kube.wait_phase(emulator, "Pending")
-    adopted = kube.get(emulator, "v1/configmaps", "ml", "sick-spec")
-    assert adopted is not None
-    assert adopted["metadata"]["ownerReferences"] == [OWNER]
-    assert "trainer" in adopted["data"]["job.yaml"]
+        await kube.wait_watching(emulator)
+        await kube.create(emulator, STJOBS, resource())
+        blocked = await wait_until(lambda: kube.condition(kube.status_of(emulator), "Ready").get("reason") == "ChildConflict" and kube.status_of(emulator), what="ChildConflict")  # fmt: skip
+        await wait_until(lambda: ("Warning", "ChildConflict") in _events(emulator), what="the ChildConflict Event")
+        assert kube.get(emulator, kube.JOBS, "ml", "sick") is None
+        # The admin removes the orphan; the next event on the resource (or the retry) creates ours.
+        response = await emulator.delete("/api/v1/namespaces/ml/configmaps/sick-spec")
+        assert response.status < 300
+        await kube.patch(emulator, STJOBS, "ml", "sick", {"metadata": {"labels": {"touched": "yes"}}})
+        await wait_until(lambda: kube.get(emulator, kube.JOBS, "ml", "sick"), what="the Job")
+    assert blocked["phase"] == "Pending"
+    assert "not owned by this job" in kube.condition(blocked, "Ready")["message"]
+    patches = [r for r in list(emulator) if r.method.value == "PATCH" and "/configmaps/" in str(r.url)]
+    assert patches == []  # never patched: the operator holds no patch on ConfigMaps
 
 
 async def test_foreign_child_is_not_stolen(emulator: Any, operator: OperatorFactory) -> None:
@@ -268,7 +276,7 @@ async def test_metrics_endpoint_counts_reconciles_and_phases(emulator: Any, oper
                 return str(response.read().decode())
 
         text = await _scrape_until(scrape)
-    assert 'stjob_reconciles_total{kind="create"}' in text
+    assert 'stjob_reconciles_total{kind="resource"}' in text
     assert "stjob_reconcile_duration_seconds_bucket" in text
     assert 'stjob_jobs_by_phase{phase="Pending"} 1.0' in text
     assert "stjob_time_to_running_seconds_count" in text

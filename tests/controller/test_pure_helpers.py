@@ -61,30 +61,38 @@ def test_condition_merge_keeps_transition_time_and_order() -> None:
     assert conditions.is_true(third, "Ready") and not conditions.is_true(third, "Stalled")
 
 
-def test_adoption_of_an_orphan_adds_our_owner_and_labels() -> None:
+def test_an_orphan_is_not_adopted_but_reported() -> None:
     desired = build_configmap(spec(), META)
     orphan = {"metadata": {"name": "sick-spec", "labels": {"team": "a"}}, "data": {"job.yaml": "old"}}
-    patch = ownership.adoption_patch(orphan, desired)
-    assert patch["metadata"]["ownerReferences"] == desired["metadata"]["ownerReferences"]
-    assert patch["metadata"]["labels"] == desired["metadata"]["labels"]
-    assert patch["data"] == desired["data"]
+    with pytest.raises(ownership.ChildConflictError, match="not owned by this job") as info:
+        ownership.check_existing(orphan, desired)
+    assert not info.value.previous_incarnation
 
 
-def test_our_own_child_needs_no_patch() -> None:
+def test_our_own_child_is_accepted() -> None:
     desired = build_job(spec(), META, OperatorSettings())
-    assert ownership.adoption_patch(desired, desired) == {}
+    ownership.check_existing(desired, desired)
+
+
+def test_a_child_of_the_previous_resource_of_the_same_name_is_waited_for() -> None:
+    desired = build_job(spec(), META, OperatorSettings())
+    previous = {"metadata": {"name": "sick", "ownerReferences": [{"kind": "SentenceTransformerJob", "name": "sick", "uid": "old", "controller": True}]}}  # fmt: skip
+    with pytest.raises(ownership.ChildConflictError, match="uid old") as info:
+        ownership.check_existing(previous, desired)
+    assert info.value.previous_incarnation
 
 
 def test_a_child_controlled_by_someone_else_is_never_stolen() -> None:
     desired = build_job(spec(), META, OperatorSettings())
-    theirs = {"metadata": {"name": "sick", "ownerReferences": [{"kind": "SentenceTransformerJob", "name": "sick", "uid": "old", "controller": True}]}}  # fmt: skip
-    with pytest.raises(ownership.ChildConflictError, match="uid old"):
-        ownership.adoption_patch(theirs, desired)
+    theirs = {"metadata": {"name": "sick", "ownerReferences": [{"kind": "Other", "name": "x", "uid": "other", "controller": True}]}}  # fmt: skip
+    with pytest.raises(ownership.ChildConflictError, match="belongs to Other x") as info:
+        ownership.check_existing(theirs, desired)
+    assert not info.value.previous_incarnation
 
 
 VALIDATION_CASES = [
     ({**BASE_SPEC, "resources": {"gpus": -1}}, "spec.resources.gpus", "greater than or equal to 0"),
-    ({**BASE_SPEC, "trainer": "triplet"}, "spec", "sentence3"),
+    ({**BASE_SPEC, "trainer": "triplet"}, "spec.data.columns.sentence3", "sentence3"),
     ({"trainer": "pair"}, "spec.data", "Field required"),
     ({**BASE_SPEC, "bogus": 1}, "spec.bogus", "Extra inputs"),
 ]

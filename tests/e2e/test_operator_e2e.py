@@ -56,7 +56,7 @@ async def test_pending_to_succeeded_with_a_stand_in_trainer(namespace: str) -> N
     # Kopf's own API client logs in from the same kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_client)
     config = OperatorSettings(namespaces=namespace, trainer_image=STAND_IN, metrics_port=0, health_port=0)
-    register(registry, config, resync_seconds=None)
+    register(registry, config)
     resource = {
         "apiVersion": "stjob.dev/v1alpha1",
         "kind": "SentenceTransformerJob",

@@ -26,7 +26,7 @@ def main(url: str) -> None:
         return kopf.ConnectionInfo(server=url, insecure=True)
 
     config = OperatorSettings(metrics_port=0, health_port=0, trainer_image="trainer:test")
-    register(registry, config, resync_seconds=None)
+    register(registry, config)
     kopf.run(registry=registry, settings=fast_kopf_settings(), standalone=True, clusterwide=True)
 
 

@@ -52,7 +52,8 @@ def job_file(spec: SentenceTransformerJobSpec, meta: Mapping[str, Any]) -> str:
     """The trainer's job file: identity and spec, never the status and never a token."""
     identity = {key: meta[key] for key in ("name", "namespace", "uid", "generation") if meta.get(key) is not None}
     document = {"apiVersion": API_VERSION, "kind": KIND, "metadata": identity, "spec": dump_spec(spec)}
-    return yaml.safe_dump(document, sort_keys=False)
+    # The C dumper: the pure-Python one (yaml.safe_dump) was ~10% of the operator's CPU per create.
+    return yaml.dump(document, Dumper=yaml.CSafeDumper, sort_keys=False)
 
 
 def build_configmap(spec: SentenceTransformerJobSpec, meta: Mapping[str, Any]) -> Manifest:

@@ -3,14 +3,16 @@
 Connection settings (host, TLS, token with its refresh hook) come from the official client's
 ``Configuration`` (in-cluster or kubeconfig); requests go through urllib3 directly so that bodies stay
 plain dicts and the code does not depend on the client's generated models, which changed shape
-between client releases. Only the calls the operator's RBAC allows are offered.
+between client releases. Only the calls the operator's RBAC allows are offered: no LIST (the watches
+and Kopf's indices are the operator's view of the cluster), no PUT, no DELETE (owner references and
+the garbage collector delete children).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import kubernetes
@@ -43,6 +45,8 @@ SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts")
 SERVICES = Resource("", "v1", "services")
 PODS = Resource("", "v1", "pods")
 JOBS = Resource("batch", "v1", "jobs")
+EVENTS = Resource("", "v1", "events")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
 ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
 STJOBS = Resource(GROUP, VERSION, PLURAL)
@@ -73,6 +77,18 @@ class ApiError(Exception):
     def transient(self) -> bool:
         """Whether retrying later can help: no answer, throttling, conflicts and server errors."""
         return self.status in (0, 409, 429) or self.status >= 500
+
+
+class ApiCalls(Protocol):
+    """The calls the reconciler makes (KubeApi; a stand-in that refuses them all, see control_loop)."""
+
+    def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def patch(
+        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None
+    ) -> dict[str, Any]: ...
 
 
 class KubeApi:
@@ -138,12 +154,6 @@ class KubeApi:
                 return None
             raise
         return result
-
-    def list(self, resource: Resource, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
-        """The objects in a namespace, optionally by label selector."""
-        query = {"labelSelector": label_selector} if label_selector else None
-        result = self.request("GET", resource.path(namespace), query=query)
-        return list((result or {}).get("items") or [])
 
     def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST the object; ApiError 409 when the name is taken."""

@@ -27,7 +27,7 @@ def liveness_endpoint(settings: OperatorSettings) -> str | None:
 
 
 def main() -> None:
-    """Run the operator until SIGTERM/SIGINT (standalone: one replica, no Kopf peering)."""
+    """Run the operator until SIGTERM/SIGINT (Kopf standalone: replicas elect a leader with a Lease instead)."""
     settings = OperatorSettings()
     kopf.configure(log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN)
     load_kube_configuration()

@@ -15,7 +15,20 @@ from stjob.controller.status_logic import PHASES
 #: A registry of our own: tests start several operators in one process.
 REGISTRY = CollectorRegistry()
 
-RECONCILES = Counter("stjob_reconciles", "Reconciles by kind.", ["kind"], registry=REGISTRY)
+RECONCILES = Counter(
+    "stjob_reconciles",
+    "Reconciles by kind: what asked for it (resource, job, pod, leader, retry); a burst of events is one.",
+    ["kind"],
+    registry=REGISTRY,
+)
+#: A counter, not the Failed gauge: a failure stays counted after the resource is deleted, and
+#: ``increase()`` spans operator restarts (the alert in the chart also catches a series that starts at 1).
+JOB_FAILURES = Counter(
+    "stjob_job_failures",
+    "Transitions of a SentenceTransformerJob to Failed, by reason (counted by the acting replica).",
+    ["reason"],
+    registry=REGISTRY,
+)
 ERRORS = Counter(
     "stjob_reconcile_errors", "Reconcile errors by kind and error class.", ["kind", "error"], registry=REGISTRY
 )
@@ -37,7 +50,7 @@ PhaseCounts = Callable[[], Mapping[str, int]]
 
 
 class PhaseCollector(Collector):
-    """``stjob_jobs_by_phase{phase}``: computed at scrape time from Kopf's index, so it is never stale."""
+    """``stjob_jobs_by_phase{phase}``: computed at scrape time from the watched resources, never stale."""
 
     def __init__(self) -> None:
         self.source: PhaseCounts | None = None

@@ -1,24 +1,30 @@
-"""The imperative shell: read the cluster, call the pure builders and status logic, write the result.
+"""The imperative shell: from what the watches saw, write the children, the Job's suspension and the status.
 
-No Kopf here (handlers convert errors and post Events); no state survives a call: every decision is
-taken from what the API server returns, so a restarted operator picks up exactly where it was.
+No reads of its own: the caller hands in the resource, its Job and its Pods as the operator's watches
+delivered them (``observed``), so a reconcile that changes nothing sends nothing. The only GET is the
+one a 409 makes necessary (is the object in the way ours?). No Kopf here, and no state survives a call:
+a restarted operator rebuilds its view from the watches and picks up exactly where it was.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from stjob.api import SentenceTransformerJobSpec
-from stjob.controller import builders, naming, status_logic
-from stjob.controller.kube_api import JOBS, PODS, STJOBS, ApiError, KubeApi, resource_of
-from stjob.controller.ownership import adoption_patch
+from stjob.controller import applied_spec, builders, status_logic
+from stjob.controller.kube_api import JOBS, STJOBS, ApiCalls, ApiError, resource_of
+from stjob.controller.ownership import ChildConflictError, check_existing
 from stjob.controller.settings import OperatorSettings
 from stjob.controller.status_logic import TERMINAL_PHASES, Verdict
+
+#: Seconds between tries while an earlier resource's children are being garbage-collected (about 1 s),
+#: and while an object of someone else's is in the way (an admin has to act).
+GC_RETRY_SECONDS = 2.0
+CONFLICT_RETRY_SECONDS = 30.0
+REASON_WAITING_FOR_GC = "WaitingForGarbageCollection"
 
 
 def utc_now() -> str:
@@ -28,12 +34,19 @@ def utc_now() -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one reconcile saw and wrote; handlers turn it into Events and metrics."""
+    """What one reconcile saw and wrote; the caller turns it into Events, metrics and bookkeeping."""
 
     body: Mapping[str, Any]
     before: Verdict | None
     after: Verdict
+    #: The status merge patch sent ({} when the status was already right).
     patch: Mapping[str, Any]
+    #: The operator's status keys as they are now on the server (what was computed).
+    status: Mapping[str, Any]
+    #: The Job as this reconcile created or patched it (None: untouched).
+    job: Mapping[str, Any] | None = None
+    #: Try again after this many seconds although no event may come (a child in the way).
+    retry_after: float | None = None
 
     @property
     def changed(self) -> bool:
@@ -48,32 +61,12 @@ class Outcome:
         return str(start) if start and not had else None
 
 
-class KeyedLocks:
-    """One lock per resource: a Job event and a Pod event of the same resource must not interleave."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-
-    @contextmanager
-    def hold(self, namespace: str, name: str) -> Iterator[None]:
-        """Serialise reconciles of one resource (within this process)."""
-        with self._guard:
-            lock = self._locks.setdefault((namespace, name), threading.Lock())
-        with lock:
-            yield
-
-
-def ensure_child(api: KubeApi, desired: dict[str, Any]) -> dict[str, Any]:
-    """Create the child, or verify and adopt the one that is already there (never a duplicate)."""
-    return create_or_adopt(api, desired)[0]
-
-
-def create_or_adopt(api: KubeApi, desired: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """``ensure_child``, also telling whether this call created the object (True) or found it."""
+def ensure_child(api: ApiCalls, desired: dict[str, Any]) -> dict[str, Any]:
+    """Create the child, or accept the one already there when it is ours (ChildConflictError if not)."""
     resource, meta = resource_of(desired), desired["metadata"]
     try:
-        return api.create(resource, meta["namespace"], desired), True
+        created: dict[str, Any] = api.create(resource, meta["namespace"], desired)
+        return created
     except ApiError as exc:
         if exc.status != 409:
             raise
@@ -81,19 +74,21 @@ def create_or_adopt(api: KubeApi, desired: dict[str, Any]) -> tuple[dict[str, An
     if existing is None:
         # Deleted between our POST and GET (an old incarnation being collected): retry later.
         raise ApiError(409, "Conflict", f"{desired['kind']} {meta['name']} is being deleted")
-    return adopt(api, existing, desired), False
+    check_existing(existing, desired)
+    return existing
 
 
-def adopt(api: KubeApi, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """Patch an existing child to carry our labels and owner reference (raises ChildConflictError)."""
-    patch = adoption_patch(existing, desired)
-    if not patch:
-        return existing
-    meta = desired["metadata"]
-    return api.patch(resource_of(desired), meta["namespace"], meta["name"], patch)
+def create_children(
+    api: ApiCalls, spec: SentenceTransformerJobSpec, meta: Mapping[str, Any], settings: OperatorSettings
+) -> dict[str, Any]:
+    """Every child in order, the Job last (so its pods find their config and identity); returns the Job."""
+    *others, job = builders.build_children(spec, meta, settings)
+    for child in others:
+        ensure_child(api, child)
+    return ensure_child(api, applied_spec.with_digest(job, spec))
 
 
-def sync_suspend(api: KubeApi, spec: SentenceTransformerJobSpec, job: dict[str, Any]) -> dict[str, Any]:
+def sync_suspend(api: ApiCalls, spec: SentenceTransformerJobSpec, job: Mapping[str, Any]) -> Mapping[str, Any]:
     """Make the Job's ``spec.suspend`` follow the resource (but leave a queued Job to Kueue)."""
     want = builders.desired_job_suspend(spec)
     if want is None or bool(job.get("spec", {}).get("suspend")) == want:
@@ -102,81 +97,62 @@ def sync_suspend(api: KubeApi, spec: SentenceTransformerJobSpec, job: dict[str, 
     return api.patch(JOBS, meta["namespace"], meta["name"], {"spec": {"suspend": want}})
 
 
-def list_pods(api: KubeApi, namespace: str, name: str) -> list[dict[str, Any]]:
-    """The trainer pods of one resource (filtered here too: not every server honours selectors)."""
-    pods = api.list(PODS, namespace, label_selector=f"{naming.LABEL_JOB_NAME}={name}")
-    return [pod for pod in pods if naming.owner_name_of(pod.get("metadata", {}).get("labels")) == name]
-
-
-def refresh_status(
-    api: KubeApi,
-    spec: SentenceTransformerJobSpec,
-    body: Mapping[str, Any],
-    job: Mapping[str, Any] | None,
-    pods: list[dict[str, Any]] | None = None,
-) -> Outcome:
-    """Derive the status from the Job and Pods and merge-patch the operator's keys (only if changed).
-
-    ``pods`` is listed when not given (a Job this reconcile has just created has none yet).
-    """
-    meta = body["metadata"]
-    current = body.get("status") or {}
-    if pods is None:
-        pods = list_pods(api, meta["namespace"], meta["name"])
-    new = status_logic.next_status(spec, meta, job, pods, current, utc_now())
-    return _write_status(api, body, new)
-
-
-def _write_status(api: KubeApi, body: Mapping[str, Any], new: dict[str, Any]) -> Outcome:
+def _write_status(api: ApiCalls, body: Mapping[str, Any], new: dict[str, Any]) -> Outcome:
     meta, current = body["metadata"], body.get("status") or {}
     patch = status_logic.status_patch(current, new)
     if patch:
         api.patch(STJOBS, meta["namespace"], meta["name"], {"status": patch}, subresource="status")
     after = status_logic.verdict_of(new)
-    assert after is not None  # next_status always sets a phase
-    return Outcome(body=body, before=status_logic.verdict_of(current), after=after, patch=patch)
+    assert after is not None  # every status built here has a phase
+    return Outcome(body=body, before=status_logic.verdict_of(current), after=after, patch=patch, status=new)
 
 
 def reconcile(
-    api: KubeApi,
+    api: ApiCalls,
     spec: SentenceTransformerJobSpec,
     body: Mapping[str, Any],
     settings: OperatorSettings,
     *,
-    new: bool = False,
+    job: Mapping[str, Any] | None,
+    pods: Sequence[Mapping[str, Any]],
+    now: str | None = None,
 ) -> Outcome:
-    """Children present and owned, Job suspended as asked, status true: from the cluster alone.
+    """Children present, Job suspended as asked, status true; ``job``/``pods``: this resource's, as watched.
 
-    ``body`` must be fresh (read under the resource's lock). A finished resource is left alone: its
-    Job may be gone (ttlSecondsAfterFinished) and must not be created again. ``new`` (a create
-    event) skips looking for the Job first: the POSTs answer 409 for children that already exist.
+    A finished resource is left alone: its Job may be gone (ttlSecondsAfterFinished) and must not be
+    created again. Raises ApiError for the caller to retry.
     """
-    meta = body["metadata"]
-    current = body.get("status") or {}
-    finished = current.get("phase") in TERMINAL_PHASES
-    job = None if new and not finished else api.get(JOBS, meta["namespace"], naming.job_name(meta["name"]))
-    pods: list[dict[str, Any]] | None = None
-    if not finished:
+    meta, current = body["metadata"], body.get("status") or {}
+    now = now or utc_now()
+    touched: Mapping[str, Any] | None = None
+    if current.get("phase") not in TERMINAL_PHASES:
         if job is None:
-            # The Job is created last, so a missing Job means some children may be missing too.
-            *others, job_manifest = builders.build_children(spec, meta, settings)
-            for child in others:
-                ensure_child(api, child)
-            job, created = create_or_adopt(api, job_manifest)
-            if created:
-                pods = []  # a Job that did not exist a moment ago has no pods yet
+            try:
+                job = touched = create_children(api, spec, meta, settings)
+            except ChildConflictError as exc:
+                return blocked(api, spec, body, exc, now)
+            pods = []  # a Job that did not exist a moment ago has no pods yet
         else:
-            job = adopt(api, job, builders.build_job(spec, meta, settings))
-        job = sync_suspend(api, spec, job)
-    return refresh_status(api, spec, body, job, pods)
+            synced = sync_suspend(api, spec, job)
+            touched, job = (synced if synced is not job else None), synced
+    generation = applied_spec.observed_generation(meta, current, applied_spec.applies(job, spec))
+    honest = {**meta, "generation": generation}
+    new = status_logic.next_status(spec, honest, job, pods, current, now)
+    return replace(_write_status(api, body, new), job=touched)
 
 
-def mark_invalid(api: KubeApi, body: Mapping[str, Any], message: str) -> Outcome:
+def blocked(
+    api: ApiCalls, spec: SentenceTransformerJobSpec, body: Mapping[str, Any], conflict: ChildConflictError, now: str
+) -> Outcome:
+    """Pending, saying which object is in the way; tried again later (the caller schedules it)."""
+    previous = conflict.previous_incarnation
+    verdict = Verdict("Pending", REASON_WAITING_FOR_GC if previous else conflict.reason, conflict.message)
+    new = status_logic.build_status(verdict, spec, body["metadata"], body.get("status") or {}, now)
+    outcome = _write_status(api, body, new)
+    return replace(outcome, retry_after=GC_RETRY_SECONDS if previous else CONFLICT_RETRY_SECONDS)
+
+
+def mark_invalid(api: ApiCalls, body: Mapping[str, Any], message: str, now: str | None = None) -> Outcome:
     """Failed / ConfigError for a spec that does not validate; nothing gets created."""
-    new = status_logic.invalid_spec_status(body["metadata"], message, body.get("status"), utc_now())
+    new = status_logic.invalid_spec_status(body["metadata"], message, body.get("status"), now or utc_now())
     return _write_status(api, body, new)
-
-
-def fetch(api: KubeApi, namespace: str, name: str) -> dict[str, Any] | None:
-    """The resource as it is now (None when it is gone)."""
-    return api.get(STJOBS, namespace, name)

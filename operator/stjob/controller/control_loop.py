@@ -1,0 +1,220 @@
+"""From an event to one reconcile of the resource it concerns; the operator's state, kept in Kopf's memo.
+
+Kopf delivers the watch events (``handlers``) and keeps the indices; here each event becomes a kick of
+its resource's key (``workqueue``: one reconcile per resource at a time, bursts folded), the reconcile
+reads the indices (``observed``) and the process's unechoed writes (``bookkeeping``) on the event loop,
+and only a reconcile that has something to write goes to a worker thread for its API calls. Only the
+leader acts (``leadership``); a standby keeps its indices warm and, on taking over, reconciles every
+resource once, which costs no request where nothing changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from stjob.api import SentenceTransformerJobSpec
+from stjob.controller import events, metrics, reconciler
+from stjob.controller.bookkeeping import Bookkeeping
+from stjob.controller.kube_api import ApiCalls, ApiError, KubeApi, Resource
+from stjob.controller.observed import Key, Observed, live, our_job, our_pods, owner_key
+from stjob.controller.reconciler import Outcome
+from stjob.controller.settings import OperatorSettings
+from stjob.controller.workqueue import KeyedQueue
+from stjob.errors import SpecError
+
+logger = logging.getLogger(__name__)
+
+#: Retry delays after a failed reconcile (seconds): transient trouble without Retry-After, and errors an
+#: admin must fix (credentials, RBAC, a namespace being deleted, a rejected request, a bug).
+TRANSIENT_RETRY_SECONDS = 10.0
+ADMIN_RETRY_SECONDS = 60.0
+
+Index = Mapping[Key, Iterable[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Indices:
+    """Kopf's live indices (see ``handlers``): resources, Jobs and Pods by (namespace, resource name)."""
+
+    resources: Index
+    jobs: Index
+    pods: Index
+
+
+class WritesNeeded(Exception):
+    """Raised by ``OFFLINE`` at the first API call: this reconcile has something to write."""
+
+
+class _Offline:
+    """An ``ApiCalls`` that refuses every call: a reconcile that completes with it needed none."""
+
+    def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        raise WritesNeeded
+
+    def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        raise WritesNeeded
+
+    def patch(
+        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None
+    ) -> dict[str, Any]:
+        raise WritesNeeded
+
+
+OFFLINE: ApiCalls = _Offline()
+
+
+def retry_delay(exc: ApiError) -> float:
+    """How long to wait before trying a failed reconcile again."""
+    if exc.transient:
+        return exc.retry_after or TRANSIENT_RETRY_SECONDS
+    return ADMIN_RETRY_SECONDS
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    def parse(stamp: str) -> datetime:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds()
+
+
+class ControlLoop:
+    """The operator's state: API client, settings, indices, bookkeeping, the queue and whether it leads."""
+
+    def __init__(
+        self, api: KubeApi, config: OperatorSettings, indices: Indices, *, instance: str, workers: int = 16
+    ) -> None:
+        self.api, self.config, self.indices, self.instance = api, config, indices, instance
+        self.memory = Bookkeeping()
+        self.queue: KeyedQueue[Key] = KeyedQueue(self._reconcile)
+        self.leading = False
+        self._triggers: dict[Key, str] = {}
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stjob-reconcile")
+
+    # ----------------------------------------------------------------------- events (event loop)
+
+    def resource_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A SentenceTransformerJob was added, changed or deleted."""
+        meta = body.get("metadata", {})
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        if event_type == "DELETED":
+            self.forget(key)
+        elif not meta.get("deletionTimestamp"):
+            # Being deleted: owner references and the garbage collector remove the children.
+            self.kick(key, "resource")
+
+    def child_event(self, namespace: str | None, labels: Mapping[str, str] | None, kind: str) -> None:
+        """A Job or trainer Pod of some resource changed: reconcile that resource."""
+        key = owner_key(namespace, labels)
+        if key is not None:
+            self.kick(key, kind)
+
+    def kick(self, key: Key, trigger: str) -> None:
+        """Reconcile ``key`` soon, if this replica leads."""
+        if self.leading:
+            self._triggers.setdefault(key, trigger)
+            self.queue.kick(key)
+
+    def kick_all(self, trigger: str) -> None:
+        """Reconcile every known resource (on taking over: what happened while another replica led)."""
+        for key in list(self.indices.resources):
+            self.kick(key, trigger)
+
+    def forget(self, key: Key) -> None:
+        """The resource is gone: drop its bookkeeping and pending retry."""
+        self.memory.forget(key)
+        self.queue.forget(key)
+        self._triggers.pop(key, None)
+
+    def start_leading(self) -> None:
+        """This replica holds the Lease (or leader election is off): act, starting with everything."""
+        self.leading = True
+        self.kick_all("leader")
+
+    def stop_leading(self) -> None:
+        """Another replica leads now: stop acting (runs in progress finish)."""
+        self.leading = False
+
+    async def close(self) -> None:
+        """Stop: no new runs, wait for those in progress, release the threads."""
+        self.leading = False
+        await self.queue.close()
+        self._executor.shutdown(wait=True)
+
+    # ----------------------------------------------------------------------- one reconcile
+
+    def observe(self, key: Key) -> Observed | None:
+        """The resource, its Job and Pods as watched, with this process's unechoed writes laid over."""
+        body = live(self.indices.resources.get(key, ()))
+        if body is None:
+            return None
+        body = self.memory.body(key, body)
+        uid = str(body["metadata"].get("uid") or "")
+        job = self.memory.job(key, uid, our_job(self.indices.jobs.get(key, ()), uid))
+        return Observed(body, job, our_pods(self.indices.pods.get(key, ()), job))
+
+    async def _reconcile(self, key: Key) -> float | None:
+        trigger = self._triggers.pop(key, "retry")
+        if not self.leading:
+            return None
+        metrics.RECONCILES.labels(trigger).inc()
+        seen = self.observe(key)
+        if seen is None:
+            return None  # deleted: owner references and the garbage collector take its children
+        spec = self.memory.spec_of(key, seen.uid, seen.body.get("spec"))
+        started = time.perf_counter()
+        try:
+            try:
+                # Most events change nothing: decide on the loop, and go to a thread only to write.
+                outcome = self.act(OFFLINE, seen, spec)
+            except WritesNeeded:
+                outcome = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self.act, self.api, seen, spec
+                )
+        except ApiError as exc:
+            metrics.ERRORS.labels(trigger, "ApiError").inc()
+            logger.warning("%s/%s: %s (retrying)", *key, exc)
+            return retry_delay(exc)
+        except Exception:
+            metrics.ERRORS.labels(trigger, "Unexpected").inc()
+            logger.exception("%s/%s: reconcile failed (retrying)", *key)
+            return ADMIN_RETRY_SECONDS
+        finally:
+            metrics.DURATION.labels(trigger).observe(time.perf_counter() - started)
+        self.memory.wrote(key, seen.uid, outcome.patch, outcome.job, created=seen.job is None)
+        return outcome.retry_after
+
+    def act(self, api: ApiCalls, seen: Observed, spec: SentenceTransformerJobSpec | SpecError) -> Outcome:
+        """Write what the observation calls for, then the Event (blocking: a worker thread, or OFFLINE)."""
+        now = reconciler.utc_now()
+        if isinstance(spec, SpecError):
+            outcome = reconciler.mark_invalid(api, seen.body, spec.message, now)
+        else:
+            outcome = reconciler.reconcile(api, spec, seen.body, self.config, job=seen.job, pods=seen.pods, now=now)
+        if events.announce(api, outcome, self.instance, now):
+            self._count(outcome)
+        return outcome
+
+    @staticmethod
+    def _count(outcome: Outcome) -> None:
+        if outcome.after.phase == "Failed":
+            metrics.JOB_FAILURES.labels(outcome.after.reason).inc()
+        started = outcome.started_now
+        created = outcome.body.get("metadata", {}).get("creationTimestamp")
+        if started and created:
+            metrics.TIME_TO_RUNNING.observe(max(0.0, _seconds_between(str(created), started)))
+
+    def phase_counts(self) -> dict[str, int]:
+        """Resources by phase as watched (for ``stjob_jobs_by_phase``)."""
+        counts: dict[str, int] = {}
+        for bodies in list(self.indices.resources.values()):
+            for body in bodies:
+                phase = str((body.get("status") or {}).get("phase") or "Unknown")
+                counts[phase] = counts.get(phase, 0) + 1
+        return counts
