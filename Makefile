@@ -7,10 +7,15 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.stjob-installed
 HELM := .cache/bin/helm
 EXTRAS := operator,trainer,dev,tensorboard,plot
+# Where torch comes from, besides pip's own configuration. The default adds PyTorch's CPU-only index
+# (~200 MB; PyPI's Linux wheels pull multi-GB CUDA libraries). For an NVIDIA GPU:
+#   make venv TORCH_INDEX=https://download.pytorch.org/whl/cu128
+# Empty (TORCH_INDEX=) leaves it to pip's configuration alone: PyPI, a mirror or a local wheel folder.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Offline by design: tests and the demo never reach a model hub.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: help venv demo test lint unit crd crd-check helm e2e bench clean
+.PHONY: help venv constraints demo test lint unit crd crd-check helm e2e bench clean
 
 help:
 	@echo "make demo   - train all-MiniLM-L6-v2 on the bundled SICK sample (CPU, a few minutes)"
@@ -21,13 +26,17 @@ help:
 
 venv: $(STAMP)
 
-# torch first, from the pinned CPU build: an unpinned torch would pull a multi-GB CUDA build.
+# torch first, at its pin, from TORCH_INDEX; then everything else at the versions in constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt torch $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
+
+# Re-pin every package to its newest release allowed by pyproject.toml (review, `make test`, commit).
+constraints:
+	EXTRAS=$(EXTRAS) TORCH_INDEX=$(TORCH_INDEX) PYTHON=$(PYTHON) bash scripts/update-constraints.sh
 
 $(HELM):
 	bash scripts/fetch-helm.sh $(dir $(HELM))
@@ -35,7 +44,7 @@ $(HELM):
 helm: $(HELM)
 
 demo: venv
-	$(OFFLINE) $(VENV)/bin/stjob train examples/local/demo.yaml --output runs/demo
+	$(OFFLINE) $(VENV)/bin/stjob train examples/local/demo.yaml --output-dir runs/demo
 
 lint: venv
 	$(VENV)/bin/ruff check operator trainer_image tests bench

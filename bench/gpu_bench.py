@@ -152,7 +152,7 @@ def main() -> None:
                         f"{'bf16' if precision == 'bf16' else 'none'}}}\n"
                         f"  output: {{projectName: gpu}}\n  resources: {{gpus: {1 if cuda else 0}}}\n"
                     )
-                    run([str(VENV_BIN / "stjob"), "train", str(job), "--output", str(out)], env)
+                    run([str(VENV_BIN / "stjob"), "train", str(job), "--output-dir", str(out)], env)
                     sps = json.loads((out / "gpu" / "result.json").read_text())["metrics"]["trainSamplesPerSecond"]
                 tokens = sps * 2 * 128
                 mfu = 6 * params * tokens / peak[precision] if peak else None

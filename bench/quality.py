@@ -203,7 +203,7 @@ def main() -> None:
         )
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [str(VENV_BIN / "stjob"), "train", str(job), "--output", str(work / "runs")],
+            [str(VENV_BIN / "stjob"), "train", str(job), "--output-dir", str(work / "runs")],
             env=env,
             capture_output=True,
             text=True,

@@ -87,7 +87,7 @@ def main() -> None:
         for name in ("plain", "ours") if i % 2 else ("ours", "plain"):
             out_dir = work / f"{name}-{i}"
             if name == "ours":
-                cmd = [str(VENV_BIN / "stjob"), "train", str(job), "--output", str(out_dir)]
+                cmd = [str(VENV_BIN / "stjob"), "train", str(job), "--output-dir", str(out_dir)]
                 wall, rss, _ = run_measured(cmd, env)
                 result = json.loads((out_dir / "bench" / "result.json").read_text())
                 sps = float(result["metrics"]["trainSamplesPerSecond"])

@@ -6,11 +6,13 @@ A reason is the CamelCase word that ends up in a status condition; an exit code 
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from pydantic import ValidationError
 
-#: Trainer exit codes. Codes listed in NON_RETRYABLE_EXIT_CODES fail the Job at once (podFailurePolicy).
+#: Exit codes of every command (``stjob ...``, ``stjob-trainer``): one meaning each, listed in EXIT_CODES.
+#: Codes listed in NON_RETRYABLE_EXIT_CODES fail the Job at once (podFailurePolicy).
 EXIT_OK = 0
 EXIT_FAILED = 1  # unexpected error: retried up to backoffLimit
 EXIT_USAGE = 2
@@ -18,8 +20,30 @@ EXIT_CONFIG_ERROR = 3
 EXIT_DATA_ERROR = 4
 EXIT_OUT_OF_MEMORY = 5
 EXIT_STORAGE_ERROR = 6
+EXIT_CLUSTER_ERROR = 7
+EXIT_TIMEOUT = 124  # the coreutils `timeout` convention
+EXIT_CTRL_C = 130  # the shell convention for SIGINT
 EXIT_INTERRUPTED = 143  # SIGTERM (preemption, eviction, suspend): checkpoint saved, retry resumes
 NON_RETRYABLE_EXIT_CODES = (EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, EXIT_OUT_OF_MEMORY, EXIT_STORAGE_ERROR)
+
+#: (code, meaning): the table `stjob --help` prints and the README repeats (a test keeps them equal).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILED, "the job failed (watch), or an unexpected error (a bug: the traceback is printed)"),
+    (EXIT_USAGE, "wrong command line: unknown option, bad value, a named file that does not exist or is unreadable"),
+    (EXIT_CONFIG_ERROR, "invalid job or config file: YAML syntax, a spec field, a model or tracker that cannot load"),
+    (EXIT_DATA_ERROR, "bad data: a dataset (or metrics) file that cannot be used; the file, row and column are named"),
+    (EXIT_OUT_OF_MEMORY, "out of memory: the model and batch do not fit on the device"),
+    (EXIT_STORAGE_ERROR, "the output folder cannot be written (missing, read-only, full)"),
+    (EXIT_CLUSTER_ERROR, "no usable cluster: kubeconfig, context, connection, permission, or resource not found"),
+    (EXIT_TIMEOUT, "gave up waiting (watch --timeout)"),
+    (EXIT_CTRL_C, "interrupted by Ctrl-C"),
+    (EXIT_INTERRUPTED, "stopped by SIGTERM after saving a checkpoint; the next run resumes from it"),
+)
+
+
+#: The pydantic error type of a failed cross-field rule (stjob.api.rules); its context names the field.
+RULE_ERROR = "cross_field_rule"
 
 
 class StjobError(Exception):
@@ -78,6 +102,13 @@ class OutOfMemoryError(StjobError):
     exit_code = EXIT_OUT_OF_MEMORY
 
 
+class UsageError(StjobError):
+    """The command line names something that cannot be used (a missing file, an unknown format)."""
+
+    reason = "UsageError"
+    exit_code = EXIT_USAGE
+
+
 class StorageError(StjobError):
     """The output location cannot be written (full, read-only, missing)."""
 
@@ -89,7 +120,12 @@ def validation_problems(error: ValidationError, prefix: str = "") -> list[tuple[
     """(field, problem) per pydantic error: the camelCase path as the user wrote it, under ``prefix``."""
     problems = []
     for err in error.errors():
-        loc = ".".join(str(part) for part in err["loc"])
+        parts = [str(part) for part in err["loc"]]
+        if err["type"] == RULE_ERROR:  # name the rule's field, as the API server does
+            parts.extend(p for p in str(err.get("ctx", {}).get("field", "")).split(".") if p)
+        # List items as the API server and kubectl write them: tolerations[0].effect
+        loc = ".".join(parts)
+        loc = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", loc)
         field = f"{prefix}.{loc}" if prefix and loc else (loc or prefix)
         problems.append((field, err["msg"].removeprefix("Value error, ")))
     return problems

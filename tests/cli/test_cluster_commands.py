@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from typer.testing import CliRunner
 
 from stjob.cli import app
 from stjob.cluster_view import describe, progress_line, watch
+from stjob.errors import EXIT_CLUSTER_ERROR, EXIT_TIMEOUT
 
 runner = CliRunner()
 RESOURCE = ("stjob.dev/v1alpha1/sentencetransformerjobs", "team-a", "sick")
@@ -118,8 +121,73 @@ async def test_status_against_the_emulator(kmock: Any, kubeconfig: Path) -> None
 
 async def test_status_of_a_missing_job_fails(kmock: Any, kubeconfig: Path) -> None:
     result = await invoke("status", "nope", "-n", "team-a")
-    assert result.exit_code == 1
-    assert "not found" in result.output
+    assert result.exit_code == EXIT_CLUSTER_ERROR
+    assert "sentencetransformerjob team-a/nope not found" in result.stderr
+    assert result.stdout == ""
+
+
+async def test_status_json_is_the_whole_resource_on_stdout(kmock: Any, kubeconfig: Path) -> None:
+    kmock.objects[RESOURCE] = RUNNING
+    result = await invoke("status", "sick", "-n", "team-a", "-o", "json")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["metadata"]["name"] == "sick" and printed["status"]["phase"] == "Running"
+
+
+async def test_watch_gives_up_with_the_timeout_code(kmock: Any, kubeconfig: Path) -> None:
+    kmock.objects[RESOURCE] = RUNNING
+    result = await invoke("watch", "sick", "-n", "team-a", "--interval", "0.01", "--timeout", "0.05")
+    assert result.exit_code == EXIT_TIMEOUT
+    assert "still Running after 0.05 s" in result.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+KUBECONFIG_OK = (
+    "apiVersion: v1\nkind: Config\ncurrent-context: k\n"
+    "clusters: [{{name: k, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+    "users: [{{name: u, user: {{token: not-a-secret}}}}]\n"
+    "contexts: [{{name: k, context: {{cluster: k, user: u}}}},\n"
+    "           {{name: dangling, context: {{cluster: gone, user: u}}}}]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "kubeconfig_text", "extra", "expected"),
+    [
+        ("missing", None, [], "no kubeconfig: KUBECONFIG="),
+        ("broken YAML", "clusters: [\n", [], "is not usable: while parsing"),
+        ("no current context", "apiVersion: v1\nkind: Config\n", [], "kubectl config use-context NAME"),
+        ("wrong --context", KUBECONFIG_OK, ["--context", "prod"], "--context prod: no such context"),
+        ("dangling context", KUBECONFIG_OK, ["--context", "dangling"], "context dangling: Expected object with name"),
+        ("unreachable server", KUBECONFIG_OK, [], "cannot reach the API server https://127.0.0.1:"),
+    ],
+)
+@pytest.mark.parametrize("command", ["status", "watch", "logs"])
+def test_unusable_cluster_says_which_and_what_to_do(
+    command: str,
+    case: str,
+    kubeconfig_text: str | None,
+    extra: list[str],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "kubeconfig"
+    if kubeconfig_text is not None:
+        config.write_text(kubeconfig_text.format(port=_closed_port()))
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    result = runner.invoke(app, [command, "sick", *extra])
+    assert result.exit_code == EXIT_CLUSTER_ERROR, result.output
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line: no traceback, no urllib3 dump
+    assert "Service host/port" not in result.stderr
 
 
 async def test_watch_exits_1_on_failed(kmock: Any, kubeconfig: Path) -> None:

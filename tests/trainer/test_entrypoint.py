@@ -128,7 +128,7 @@ def test_stjob_train_cli(tmp_path: Path, tiny_model_dir: Path) -> None:
     # Relative paths in the job file resolve against the job file's folder.
     doc = job_document("pair_score", Path("data"), tiny_model_dir)
     config = _write_job(folder / "job.yaml", doc)
-    result = CliRunner().invoke(app, ["train", str(config), "--output", str(tmp_path / "runs")])
+    result = CliRunner().invoke(app, ["train", str(config), "--output-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "runs" / "test-pair-score" / "model" / "modules.json").is_file()
     assert (tmp_path / "runs" / "test-pair-score" / "metrics.jsonl").is_file()

@@ -16,6 +16,8 @@ from stjob_trainer.reporting import (
     KubernetesReporter,
     LocalReporter,
     NullReporter,
+    ProgressLog,
+    progress_text,
     reporter_from_env,
     status_patch,
 )
@@ -131,7 +133,10 @@ def test_reporter_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RANK", "1")
     assert isinstance(reporter_from_env(local=True), NullReporter)
     monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     assert isinstance(reporter_from_env(local=True), LocalReporter)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)  # piped, redirected, CI
+    assert isinstance(reporter_from_env(local=True), ProgressLog)
     monkeypatch.setenv("STJOB_REPORTER", "kubernetes")
     monkeypatch.setenv("STJOB_NAME", "job")
     monkeypatch.setenv("STJOB_NAMESPACE", "ns")
@@ -151,3 +156,49 @@ def test_local_reporter_shows_progress() -> None:
     reporter.close()
     text = out.getvalue()
     assert "50/100" in text and "spearman_cosine 0.8000" in text and "before training" in text
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_log_writes_a_line_per_interval_and_the_final_state() -> None:
+    lines: list[str] = []
+    clock = FakeClock()
+    log = ProgressLog(interval=10, emit=lines.append, clock=clock)
+    for step in range(0, 31):
+        clock.now = step * 1.0  # one step per second
+        log.update(_progress(step), Metrics(train_loss=1.0 / (step + 1)))
+    log.note("step 30 epoch 1.00: spearman_cosine = 0.8000")
+    log.close()
+    steps = [line.split()[1] for line in lines if line.startswith("step ") and "%" in line]
+    assert steps == ["0/100", "10/100", "20/100", "30/100"]
+    assert lines[-1].startswith("step 30 epoch 1.00")  # nothing pending: the last state was shown at step 30
+    log.update(_progress(31), Metrics())
+    log.close()
+    assert lines[-1].startswith("step 31/100")  # the final state always shows
+
+
+def test_progress_text_is_one_plain_line() -> None:
+    progress = Progress(step=40, total_steps=94, percent=42, epoch=0.43, eta_seconds=70, samples_per_second=7.94)
+    text = progress_text(progress, Metrics(train_loss=4.55291, primary_metric="spearman_cosine"))
+    assert text == "step 40/94 (42%)  epoch 0.43  loss 4.5529  7.9 samples/s  ETA 1m10s"
+
+
+def test_the_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STJOB_PROGRESS_INTERVAL", "0")
+    assert ProgressLog().interval == 0
+    monkeypatch.setenv("STJOB_PROGRESS_INTERVAL", "soon")
+    assert ProgressLog().interval == 10
+
+
+def test_the_pod_log_gets_progress_lines_too(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="stjob_trainer.progress")
+    reporter = KubernetesReporter("job", "ns", api=FakeApi(), background=False, min_interval=60)
+    reporter.update(_progress(5), Metrics(train_loss=0.5))
+    reporter.close()
+    assert "step 5/100 (5%)" in caplog.text and "loss 0.5000" in caplog.text

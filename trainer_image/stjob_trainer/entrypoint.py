@@ -21,6 +21,8 @@ from stjob.api import SentenceTransformerJob, contract
 from stjob.api.contract import TerminationMessage
 from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, StjobError
 from stjob_trainer.failures import classify
+from stjob_trainer.library_noise import silence_library_noise
+from stjob_trainer.local_run import fit_to_this_machine
 from stjob_trainer.outcome import write_result, write_termination_message
 from stjob_trainer.reporting import Reporter, reporter_from_env
 from stjob_trainer.signals import StopFlag, TrainingInterrupted, install_sigterm_handler
@@ -43,6 +45,7 @@ def execute(
     local: bool,
     data_dir: Path | None = None,
     reporter: Reporter | None = None,
+    fresh: bool = False,
 ) -> int:
     """Run the job in ``config`` and return the exit code; never raises (except KeyboardInterrupt).
 
@@ -58,6 +61,10 @@ def execute(
     t0 = time.monotonic()
     try:
         job = load_job(config)
+        if local:
+            import torch
+
+            job = fit_to_this_machine(job, cuda_available=torch.cuda.is_available())
         result = run_job(
             job,
             output_dir=output_dir,
@@ -66,6 +73,7 @@ def execute(
             reporter=reporter,
             stop_flag=flag,
             print_logs=not local,
+            fresh=fresh,
         )
         write_termination_message(
             TerminationMessage(outcome="Succeeded", model_path=str(result.model_path), hub_url=result.hub_url)
@@ -119,12 +127,12 @@ def _print_summary(
     lines = [f"model:   {model_path}", f"metrics: {metrics_path}"]
     if primary:
         before, best = summary.get("baseline"), summary.get("best")
-        lines.append(
-            f"{primary}: {before:.4f} before → {best:.4f} best"
-            if isinstance(before, float) and isinstance(best, float)
-            else f"{primary}: best {best}"
-        )
+        if isinstance(best, float):
+            # A resumed run measured no baseline: it was measured (and logged) by the first run.
+            start = f"{before:.4f} before → " if isinstance(before, float) else ""
+            lines.append(f"{primary}: {start}{best:.4f} best")
     if summary.get("trainSamplesPerSecond"):
+        # The same figure the progress lines showed (ReportingCallback), not a second measurement.
         lines.append(f"throughput: {summary['trainSamplesPerSecond']:.1f} samples/s")
     lines.append(f"wall time: {seconds:.0f} s")
     for line in lines:
@@ -145,6 +153,7 @@ def configure_logging(*, local: bool) -> None:
 
     hub_utils.disable_progress_bars()  # type: ignore[attr-defined]
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    silence_library_noise()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -164,10 +173,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(execute(args.config, output_dir=output_dir, local=False, data_dir=data_dir))
 
 
-def train_local(config: Path, output_dir: Path) -> int:
-    """``stjob train FILE --output DIR``: the same run on this machine, with a progress bar."""
+def train_local(config: Path, output_dir: Path, *, data_dir: Path | None = None, fresh: bool = False) -> int:
+    """``stjob train FILE``: the same run on this machine; ``data_dir`` stands in for ``data.volume``;
+    ``fresh`` deletes the run's checkpoints first (``--fresh``)."""
     configure_logging(local=True)
-    return execute(config, output_dir=output_dir, local=True)
+    return execute(config, output_dir=output_dir, local=True, data_dir=data_dir, fresh=fresh)
 
 
 if __name__ == "__main__":

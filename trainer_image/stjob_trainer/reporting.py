@@ -1,13 +1,17 @@
-"""Where progress and metrics go: the resource's status (in the cluster), a progress bar (locally).
+"""Where progress and metrics go: the resource's status (in the cluster), a bar or plain lines (locally).
 
-One small interface, :class:`Reporter`, with a Kubernetes and a local implementation. Reporting must
-never stop training: every failure is logged and the next update catches up.
+One small interface, :class:`Reporter`. In the cluster, :class:`KubernetesReporter` patches the status
+and writes a plain progress line to the pod log every :data:`PROGRESS_LINE_INTERVAL_S`; locally a rich
+bar on a terminal (:class:`LocalReporter`) or, piped or redirected, the same plain lines
+(:class:`ProgressLog`). Everything goes to stderr: stdout is for results. Reporting must never stop
+training: every failure is logged and the next update catches up.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,14 +24,33 @@ from stjob.api import contract
 from stjob.api.resource import GROUP, PLURAL, VERSION
 from stjob.api.status import Metrics, OutputStatus
 from stjob.api.status import Progress as ProgressStatus
+from stjob.cluster_view import format_duration
+from stjob_trainer.finite import json_safe
 from stjob_trainer.world import current_world
 
 logger = logging.getLogger(__name__)
+#: Where the plain progress lines go (INFO, like the rest of the trainer's own lines).
+progress_logger = logging.getLogger("stjob_trainer.progress")
 
 #: The trainer patches at most this often (contract: about one patch per 10 s).
 DEFAULT_MIN_INTERVAL_S = 10.0
 #: Per-request timeout, so an unreachable API server cannot hold the reporter for long.
 REQUEST_TIMEOUT_S = 5.0
+#: Seconds between plain progress lines (pod logs, piped or redirected local runs); the variable overrides it.
+PROGRESS_LINE_INTERVAL_S = 10.0
+PROGRESS_INTERVAL_ENV = "STJOB_PROGRESS_INTERVAL"
+
+
+def progress_interval() -> float:
+    """:data:`PROGRESS_LINE_INTERVAL_S`, or ``$STJOB_PROGRESS_INTERVAL`` seconds (0: a line per step)."""
+    raw = os.environ.get(PROGRESS_INTERVAL_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw.strip() else PROGRESS_LINE_INTERVAL_S
+    except ValueError:
+        logger.warning(
+            "%s=%r is not a number of seconds: using %g", PROGRESS_INTERVAL_ENV, raw, PROGRESS_LINE_INTERVAL_S
+        )
+        return PROGRESS_LINE_INTERVAL_S
 
 
 class Reporter(Protocol):
@@ -51,7 +74,75 @@ def status_patch(
     for key, part in (("progress", progress), ("metrics", metrics), ("output", output)):
         if part is not None:
             status[key] = part.model_dump(by_alias=True, exclude_none=True, mode="json")
-    return {"status": status}
+    # The API server rejects NaN/Infinity (not JSON): a diverging metric must not freeze the resource.
+    return {"status": json_safe(status, what="status patch", warn=False)}
+
+
+def metrics_text(progress: ProgressStatus, metrics: Metrics) -> str:
+    """``loss 4.5529  spearman_cosine 0.7781  7.9 samples/s``: what the bar and the plain lines append."""
+    parts = []
+    if metrics.train_loss is not None:
+        parts.append(f"loss {metrics.train_loss:.4f}")
+    if metrics.primary_metric_value is not None:
+        parts.append(f"{metrics.primary_metric} {metrics.primary_metric_value:.4f}")
+    if progress.samples_per_second:
+        parts.append(f"{progress.samples_per_second:.1f} samples/s")
+    return "  ".join(parts)
+
+
+def progress_text(progress: ProgressStatus, metrics: Metrics) -> str:
+    """One plain progress line: ``step 40/94 (42%)  epoch 0.43  loss 4.5529  7.9 samples/s  ETA 1m10s``."""
+    step = f"step {progress.step or 0}"
+    if progress.total_steps:
+        step += f"/{progress.total_steps}"
+    if progress.percent is not None:
+        step += f" ({progress.percent}%)"
+    parts = [step]
+    if progress.epoch is not None:
+        parts.append(f"epoch {progress.epoch:.2f}")
+    if text := metrics_text(progress, metrics):
+        parts.append(text)
+    if progress.eta_seconds is not None and progress.step != progress.total_steps:
+        parts.append(f"ETA {format_duration(progress.eta_seconds)}")
+    return "  ".join(parts)
+
+
+class ProgressLog:
+    """Plain progress lines: the first update, then one every ``interval`` seconds, and the final state.
+
+    For logs and pipes, where a bar would draw only once at the end (or fill the file with control codes).
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float | None = None,
+        emit: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = progress_interval() if interval is None else interval
+        self._emit = emit or (lambda line: progress_logger.info("%s", line))
+        self._clock = clock
+        self._last_emit: float | None = None
+        self._pending: str | None = None  # the latest line, when it has not been written yet
+
+    def update(self, progress: ProgressStatus, metrics: Metrics) -> None:
+        """Write a line when one is due; otherwise remember it for later."""
+        self._pending = progress_text(progress, metrics)
+        now = self._clock()
+        if self._last_emit is None or now - self._last_emit >= self.interval:
+            self._emit(self._pending)
+            self._last_emit, self._pending = now, None
+
+    def note(self, message: str) -> None:
+        """An event (an evaluation result, the summary): its own line."""
+        self._emit(message)
+
+    def close(self, output: OutputStatus | None = None) -> None:
+        """Write the final state if the last line does not show it yet."""
+        if self._pending is not None:
+            self._emit(self._pending)
+            self._pending = None
 
 
 class NullReporter:
@@ -103,6 +194,8 @@ class KubernetesReporter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # `kubectl logs` shows progress too, not only the resource's status.
+        self.log = ProgressLog(clock=clock)
         if background:
             self._thread = threading.Thread(target=self._run, name="stjob-status-reporter", daemon=True)
             self._thread.start()
@@ -113,6 +206,7 @@ class KubernetesReporter:
         """Remember the latest values; they go out with the next due patch."""
         with self._lock:
             self._progress, self._metrics, self._dirty = progress, metrics, True
+        self.log.update(progress, metrics)
         if self._thread is None:
             self.flush(force=False)
         else:
@@ -120,13 +214,14 @@ class KubernetesReporter:
 
     def note(self, message: str) -> None:
         """Events go to the pod log."""
-        logger.info("%s", message)
+        self.log.note(message)
 
     def close(self, output: OutputStatus | None = None) -> None:
         """Send the final values now (throttle or not) and stop the worker."""
         with self._lock:
             if output is not None:
                 self._output, self._dirty = output, True
+        self.log.close()
         if self._thread is not None:
             self._stop.set()
             self._wake.set()
@@ -224,14 +319,9 @@ class LocalReporter:
         if self._task is None:
             self._bar.start()
             self._task = self._bar.add_task("train", total=progress.total_steps, info="")
-        parts = []
-        if metrics.train_loss is not None:
-            parts.append(f"loss {metrics.train_loss:.4f}")
-        if metrics.primary_metric_value is not None:
-            parts.append(f"{metrics.primary_metric} {metrics.primary_metric_value:.4f}")
-        if progress.samples_per_second:
-            parts.append(f"{progress.samples_per_second:.1f} samples/s")
-        self._bar.update(self._task, completed=progress.step or 0, total=progress.total_steps, info="  ".join(parts))
+        self._bar.update(
+            self._task, completed=progress.step or 0, total=progress.total_steps, info=metrics_text(progress, metrics)
+        )
 
     def note(self, message: str) -> None:
         """Print above the bar."""
@@ -245,11 +335,12 @@ class LocalReporter:
 
 
 def reporter_from_env(*, local: bool) -> Reporter:
-    """The reporter for this process: status patches in the cluster (rank 0), a progress bar locally."""
+    """The reporter for this process: status patches in the cluster (rank 0); locally a bar on a terminal,
+    plain lines when stderr is piped or redirected (CI, ``| tee``, ``2> log``)."""
     if not current_world().is_rank_zero:
         return NullReporter()
     if local:
-        return LocalReporter()
+        return LocalReporter() if sys.stderr.isatty() else ProgressLog()
     if os.environ.get(contract.ENV_REPORTER, "") == contract.REPORTER_KUBERNETES:
         name, namespace = os.environ.get(contract.ENV_NAME), os.environ.get(contract.ENV_NAMESPACE)
         if name and namespace:

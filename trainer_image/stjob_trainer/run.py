@@ -34,7 +34,7 @@ from stjob_trainer.callbacks import (
     ReportingCallback,
     StopOnFlagCallback,
 )
-from stjob_trainer.checkpoints import find_resume_checkpoint
+from stjob_trainer.checkpoints import check_resume, data_fingerprint, find_resume_checkpoint, run_fingerprint
 from stjob_trainer.data_loading import LoadedData, load_data
 from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
 from stjob_trainer.hub import hub_repo_id, hub_token, push_model
@@ -110,6 +110,7 @@ def run_job(
     stop_flag: StopFlag | None = None,
     callbacks: Sequence[TrainerCallback] = (),
     print_logs: bool = True,
+    fresh: bool = False,
 ) -> RunResult:
     """Train ``job`` and write the run folder ``{output_dir}/{projectName}`` (contract layout).
 
@@ -117,6 +118,8 @@ def run_job(
     (DataError before any model download), then the model. Resumes from the newest complete
     checkpoint. Raises TrainingInterrupted after saving a checkpoint when ``stop_flag`` is set.
     ``print_logs``: keep the Trainer's log lines on stdout (pod logs); locally the progress bar shows them.
+    Checkpoints trained from another spec or other data stop the run (CheckpointMismatch) unless
+    ``fresh``, which deletes them first.
     """
     spec = job.spec
     reporter = reporter or NullReporter()
@@ -126,6 +129,8 @@ def run_job(
     trackers, token = check_prerequisites(spec)
     run = prepare_run_dir(output_dir, spec.output.project_name)
     data = load_training_data(spec, base_dir=base_dir, data_root=data_root, cache_dir=cache_dir)
+    fingerprint = run_fingerprint(spec, data_fingerprint((data.train, data.valid), data.label_names))
+    check_resume(run.checkpoints, fingerprint, fresh=fresh, discard=(run.metrics,))  # before the model loads
     model, loss = load_model_and_loss(spec, data, base_dir=base_dir)
     plan = plan_evaluation(spec, data, loss)
     setup = build_trainer(
@@ -199,7 +204,10 @@ def load_model_and_loss(
     """The seeded model and its loss (the loss may hold trainable weights, e.g. a classifier head)."""
     # Seed before anything random is created (a loss head, pooling weights), not only in the Trainer.
     transformers.set_seed(spec.training.seed)
+    started = time.monotonic()
+    logger.info("loading model %s ...", spec.model.name)
     model = load_model(spec.model, base_dir=base_dir, device="cpu" if spec.resources.gpus == 0 else None)
+    logger.info("model loaded in %.0f s (on %s)", time.monotonic() - started, model.device)
     loss = build_loss(spec, model, label_names=data.label_names, world_size=current_world().size)
     return model, loss
 
@@ -324,12 +332,17 @@ def resume_or_measure_baseline(setup: TrainerSetup, reporter: Reporter) -> tuple
     plan, primary = setup.plan, setup.primary
     if plan is None or not current_world().is_rank_zero:
         return None, {}
+    started = time.monotonic()
+    reporter.note(f"measuring the base model on the validation split ({primary}) ...")
     scores = plan.evaluator(setup.model)
     scores = scores if isinstance(scores, dict) else {plan.primary_metric: scores}
     baseline = {f"eval_{k}": float(v) for k, v in scores.items()}
     if setup.metrics_log is not None:
         setup.metrics_log.append(0, 0.0, {"baseline": True, **baseline})
-    reporter.note(f"before training: {primary} = {baseline.get(f'eval_{primary}', float('nan')):.4f}")
+    reporter.note(
+        f"before training: {primary} = {baseline.get(f'eval_{primary}', float('nan')):.4f}"
+        f" ({time.monotonic() - started:.0f} s)"
+    )
     return None, baseline
 
 
