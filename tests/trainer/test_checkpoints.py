@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pytest
+import yaml
 
 from stjob.api import SentenceTransformerJobSpec
+from stjob.errors import EXIT_CONFIG_ERROR, EXIT_OK
 from stjob_trainer.checkpoints import (
     FINGERPRINT_FILE,
     CheckpointMismatch,
@@ -18,6 +21,9 @@ from stjob_trainer.checkpoints import (
     find_resume_checkpoint,
     run_fingerprint,
 )
+from stjob_trainer.entrypoint import execute
+from stjob_trainer.reporting import NullReporter
+from tests.trainer.jobs import job_document
 
 
 def _checkpoint(root: Path, step: int, *, complete: bool) -> Path:
@@ -117,3 +123,38 @@ def test_fresh_deletes_the_old_checkpoints_and_metrics(tmp_path: Path) -> None:
     assert not (tmp_path / "checkpoints" / "checkpoint-3").exists()
     assert not metrics.exists()
     assert json.loads((tmp_path / "checkpoints" / FINGERPRINT_FILE).read_text()) == changed
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+
+def test_a_finished_run_rerun_with_a_changed_spec_stops_instead_of_resuming(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]
+) -> None:
+    """Issue 14 item 1: same projectName, learning rate 0.5 -> a clear stop (exit 3), old run untouched."""
+    config = tmp_path / "job.yaml"
+    document = job_document("pair_score", dataset_dir("pair_score"), tiny_model_dir, training={"epochs": 1})
+    config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    out = tmp_path / "out"
+    assert execute(config, output_dir=out, local=False, reporter=NullReporter()) == EXIT_OK
+    run = out / "test-pair-score"
+    result_before = (run / "result.json").read_text()
+    metrics_before = (run / "metrics.jsonl").read_text()
+
+    changed = job_document("pair_score", dataset_dir("pair_score"), tiny_model_dir, training={"learningRate": 0.5})
+    config.write_text(yaml.safe_dump(changed), encoding="utf-8")
+    code = execute(config, output_dir=out, local=False, reporter=NullReporter())
+
+    assert code == EXIT_CONFIG_ERROR
+    message = json.loads((tmp_path / "termination-log").read_text())["message"]
+    assert "was trained from another spec or data (changed: training.learningRate)" in message
+    assert "stjob train --fresh" in message
+    assert (run / "metrics.jsonl").read_text() == metrics_before  # no fake line appended
+    assert json.loads((run / "result.json").read_text())["outcome"] == "Failed"
+    assert json.loads(result_before)["outcome"] == "Succeeded"
+
+    assert execute(config, output_dir=out, local=False, reporter=NullReporter(), fresh=True) == EXIT_OK
+    result = json.loads((run / "result.json").read_text())
+    assert result["resumedFrom"] is None
+    assert result["metrics"]["baseline"] is not None  # a fresh run measures its own baseline
+    assert sum('"baseline": true' in line for line in (run / "metrics.jsonl").read_text().splitlines()) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Sequence
@@ -143,7 +144,7 @@ def check_resume(
         if resume is not None:
             logger.warning("--fresh: deleted the checkpoints in %s; training from scratch", checkpoints_dir)
     checkpoints_dir.mkdir(parents=True, exist_ok=True)
-    tmp = record.with_suffix(".tmp")
+    tmp = record.with_suffix(f".{os.getpid()}.tmp")  # every torchrun rank writes the same content
     tmp.write_text(json.dumps(fingerprint, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(record)
     return None
