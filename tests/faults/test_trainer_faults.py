@@ -9,6 +9,7 @@ through the process entry point); reporter failures never raise (tests/trainer/t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -79,37 +80,57 @@ def test_malformed_data_exits_4_with_a_data_error_termination_message(tmp_path: 
 # ------------------------------------------------------------------------------ full disk
 
 
+@contextlib.contextmanager
+def small_volume(mountpoint: Path, *, size: str = "64k", read_only: bool = False) -> Iterator[Path]:
+    """A real filesystem that is full (``size``) or read-only at ``mountpoint``: a tmpfs (needs root)."""
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    command = ["mount", "-t", "tmpfs", "-o", options, "stjob-test", str(mountpoint)]
+    mounted = subprocess.run(command, capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs for a real full disk (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
 @pytest.mark.parametrize(
-    ("where", "code"),
-    [
-        ("checkpoint", errno.ENOSPC),
-        ("final model", errno.ENOSPC),
-        ("final model", errno.EDQUOT),
-        ("checkpoint", errno.EROFS),
-    ],
+    ("where", "read_only", "code"),
+    [("checkpoints", False, errno.ENOSPC), ("model", False, errno.ENOSPC), ("checkpoints", True, errno.EROFS)],
 )
-def test_full_output_volume_exits_6_with_storage_error(
-    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, where: str, code: int
+def test_full_or_read_only_output_volume_exits_6_with_storage_error(
+    tmp_path: Path, tiny_model_dir: Path, where: str, read_only: bool, code: int
 ) -> None:
+    """A real 64 KiB tmpfs (or a read-only one) where the checkpoints or the final model go."""
+    data = write_dataset(tmp_path / "data", "pair_score", n_train=32, n_valid=16)
+    doc = job_document("pair_score", data, tiny_model_dir)
+    output = tmp_path / "out"
+    with small_volume(output / "test-pair-score" / where, read_only=read_only):
+        result = execute(_job_file(tmp_path / "job.yaml", doc), output_dir=output, local=False, reporter=NullReporter())
+    assert result == EXIT_STORAGE_ERROR == 6, _termination(tmp_path)
+    message = _termination(tmp_path)
+    assert message["outcome"] == "Failed" and message["reason"] == "StorageError"
+    assert "cannot write the output" in message["message"] and os.strerror(code) in message["message"]
+
+
+def test_quota_exceeded_on_the_final_model_exits_6(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EDQUOT: no quota-enabled filesystem to mount here, so this one errno is raised by hand."""
     data = write_dataset(tmp_path / "data", "pair_score", n_train=32, n_valid=16)
 
-    def full(*args: Any, **kwargs: Any) -> None:
-        raise OSError(code, os.strerror(code), "/output/test-pair-score/x.safetensors")
+    def over_quota(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "/output/test-pair-score/model/model.safetensors")
 
-    if where == "checkpoint":
-        from sentence_transformers.sentence_transformer import SentenceTransformerTrainer
-
-        monkeypatch.setattr(SentenceTransformerTrainer, "_save_checkpoint", full)
-    else:
-        monkeypatch.setattr(run_module.SentenceTransformer, "save_pretrained", full)
+    monkeypatch.setattr(run_module.SentenceTransformer, "save_pretrained", over_quota)
     doc = job_document("pair_score", data, tiny_model_dir)
     result = execute(
         _job_file(tmp_path / "job.yaml", doc), output_dir=tmp_path / "out", local=False, reporter=NullReporter()
     )
     assert result == EXIT_STORAGE_ERROR == 6
     message = _termination(tmp_path)
-    assert message["outcome"] == "Failed" and message["reason"] == "StorageError"
-    assert "cannot write the output" in message["message"] and os.strerror(code) in message["message"]
+    assert message["reason"] == "StorageError" and os.strerror(errno.EDQUOT) in message["message"]
 
 
 # ------------------------------------------------------------------------------ the status API misbehaves
