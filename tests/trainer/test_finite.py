@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+import yaml
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from stjob.api.status import Metrics, OutputStatus, Progress
+from stjob_trainer import run as run_module
 from stjob_trainer.callbacks import ReportingCallback
+from stjob_trainer.entrypoint import execute
 from stjob_trainer.finite import TrainingDiverged, json_safe
 from stjob_trainer.metrics_log import MetricsLog, read_metrics
 from stjob_trainer.outcome import write_result
-from stjob_trainer.reporting import status_patch
+from stjob_trainer.reporting import NullReporter, status_patch
+from tests.trainer.jobs import job_document
 from tests.trainer.test_callbacks import Recorder
 
 NAN, INF = float("nan"), float("inf")
@@ -102,3 +109,59 @@ def test_every_rank_stops_on_divergence(tmp_path: Path) -> None:
         callback.on_log(
             TrainingArguments(output_dir=str(tmp_path), report_to=[]), state, TrainerControl(), {"loss": NAN}
         )
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+
+class _NaNLoss(torch.nn.Module):
+    """The real loss times NaN: what a diverged run computes."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.model = inner.model
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        loss: torch.Tensor = self.inner(*args, **kwargs)
+        return loss * float("nan")
+
+
+def _run(tmp_path: Path, data: Path, model: Path) -> tuple[int, dict[str, Any], Path]:
+    config = tmp_path / "job.yaml"
+    config.write_text(yaml.safe_dump(job_document("pair_score", data, model)), encoding="utf-8")
+    code = execute(config, output_dir=tmp_path / "out", local=False, reporter=NullReporter())
+    return code, json.loads((tmp_path / "termination-log").read_text()), tmp_path / "out" / "test-pair-score"
+
+
+def test_a_nan_loss_fails_the_run_as_diverged(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = run_module.build_loss  # type: ignore[attr-defined]
+    monkeypatch.setattr(run_module, "build_loss", lambda *a, **k: _NaNLoss(real(*a, **k)))
+
+    code, termination, run = _run(tmp_path, dataset_dir("pair_score"), tiny_model_dir)
+
+    assert code == 3
+    assert termination["reason"] == "Diverged"
+    assert termination["message"].startswith("training diverged at step ")
+    assert strict_json((run / "result.json").read_text())["reason"] == "Diverged"
+
+
+def test_a_constant_validation_set_gives_json_and_nulls(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(dataset_dir("pair_score") / "train.csv", data / "train.csv")
+    rows = (dataset_dir("pair_score") / "valid.csv").read_text().splitlines()
+    constant = [rows[0]] + [",".join([*line.rsplit(",", 1)[:1], "0.5"]) for line in rows[1:]]
+    (data / "valid.csv").write_text("\n".join(constant) + "\n")
+
+    code, termination, run = _run(tmp_path, data, tiny_model_dir)
+
+    assert code == 0, termination
+    metrics = strict_json((run / "result.json").read_text())["metrics"]
+    assert metrics["baseline"] is None and metrics["best"] is None
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        strict_json(line)

@@ -99,6 +99,8 @@ def build_training_args(
         data_seed=t.seed,
         logging_strategy="steps",
         logging_steps=logging_steps,
+        # Log a NaN/inf loss as it is (the default filter hides it): it stops the run (stjob_trainer.finite).
+        logging_nan_inf_filter=False,
         auto_find_batch_size=t.auto_find_batch_size,
         fp16=t.mixed_precision == "fp16",
         bf16=t.mixed_precision == "bf16",
