@@ -9,7 +9,7 @@ import cel
 import pytest
 import yaml
 
-from tests.gitops.sample_statuses import PHASES, ROOT, resource
+from tests.gitops.sample_statuses import PHASES, ROOT, SAMPLES, no_status_yet, phase_of
 
 FLUX = ROOT / "gitops" / "flux"
 
@@ -39,13 +39,15 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_health_check_exprs(phase: str) -> None:
-    assert _verdicts(resource(phase)) == EXPECTED[phase]
+@pytest.mark.parametrize("name", SAMPLES)
+def test_health_check_exprs_over_the_operators_status(name: str) -> None:
+    phase = phase_of(SAMPLES[name])
+    assert phase in PHASES
+    assert _verdicts(SAMPLES[name]) == EXPECTED[phase]
 
 
 def test_no_status_yet_matches_nothing() -> None:
-    assert _verdicts(resource(None) | {"status": {}}) == set()
+    assert _verdicts(no_status_yet() | {"status": {}}) == set()
 
 
 def test_helm_release_points_at_the_chart() -> None:
