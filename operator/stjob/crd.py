@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from stjob.api.resource import GROUP, KIND, LIST_KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from stjob.api.resource import GROUP, KIND, LIST_KIND, MAX_NAME_LENGTH, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from stjob.api.spec import SentenceTransformerJobSpec, immutability_rule
 from stjob.api.status import SentenceTransformerJobStatus
 
@@ -61,8 +61,8 @@ def _structural(node: Any) -> Any:
             raise ValueError(f"cannot express anyOf {options} structurally")
         merged = dict(non_null[0])
         merged.update(node)
-        if len(non_null) < len(options):
-            merged["nullable"] = True
+        # No `nullable`: optional fields are absent, never null. The server then prunes an explicit null
+        # before validation (as pydantic reads it as unset), and CEL rules test presence with has().
         node = {k: v for k, v in merged.items() if k not in _DROP_KEYS}
     # OpenAPI v3.0 (what Kubernetes speaks) has boolean exclusive bounds next to minimum/maximum.
     for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
@@ -128,14 +128,16 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "APIVersion of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},
+            # The server allows restrictions on name and generateName only (no rules on metadata itself).
             "metadata": {
                 "type": "object",
-                "x-kubernetes-validations": [
-                    {
-                        "rule": "self.name.size() <= 52",
-                        "message": "metadata.name must be at most 52 characters (child object names add a suffix)",
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "maxLength": MAX_NAME_LENGTH,
+                        "description": f"At most {MAX_NAME_LENGTH} characters: child object names add a suffix.",
                     }
-                ],
+                },
             },
             "spec": spec_schema,
             "status": status_schema,

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from stjob.crd import CRD_FILE, build_crd, render_crd
-from tests.support.crd_layer import ROOT, prune, root_schema
+from tests.support.crd_layer import ROOT, root_schema
 
 
 def test_committed_crd_has_not_drifted() -> None:
@@ -79,24 +79,6 @@ def test_identity_subresource_and_printer_columns() -> None:
     assert columns["Progress"] == ".status.progress.percent"
     assert columns["Value"] == ".status.metrics.primaryMetricValue"
     assert columns["Age"] == ".metadata.creationTimestamp"
-
-
-def test_kopf_and_trainer_status_survive_structural_pruning() -> None:
-    status = {
-        "phase": "Running",
-        "observedGeneration": 2,
-        "conditions": [
-            {"type": "Ready", "status": "False", "reason": "Training", "message": "", "lastTransitionTime": "t"}
-        ],
-        "progress": {"step": 10, "totalSteps": 100, "percent": 10, "samplesPerSecond": 12.5},
-        "metrics": {"trainLoss": 0.5, "primaryMetric": "eval_spearman_cosine", "primaryMetricValue": 0.8},
-        "output": {"modelPath": "/output/x"},
-        "kopf": {"progress": {"create_fn": {"started": "t", "retries": 1, "success": False}}, "dummy": "x"},
-    }
-    obj = {"spec": {"data": {"path": "d"}}, "status": status, "junk": 1}
-    pruned = prune(root_schema(), obj)
-    assert pruned["status"] == status
-    assert "junk" not in pruned
 
 
 def test_cli_crd_prints_the_committed_crd() -> None:

@@ -4,20 +4,23 @@ The CRD in ``crds/`` is generated from these models (``stjob crd``), the operato
 and the trainer reads its configuration through them. Field descriptions become ``kubectl explain``
 output, so each one says what the field does and which AutoTrain parameter it maps to.
 
-Cross-field rules live twice on purpose: once as pydantic validators (``stjob validate``, the operator,
-the trainer) and once as CEL ``x-kubernetes-validations`` (the API server rejects the resource at
-``kubectl apply``). ``tests/api`` proves that both layers reject the same resources.
+Each cross-field rule is declared once (``RULES`` of a model, see ``stjob.api.rules``) with its CEL form
+for the API server (rejected at ``kubectl apply``) and its Python form for pydantic (``stjob validate``,
+the operator, the trainer). ``tests/kube`` proves on a real CRD server that both layers agree.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from functools import cache
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-TrainerType = Literal["pair", "pair_class", "pair_score", "triplet", "qa"]
+from stjob.api.rules import Rule, RuledModel, in_list
+from stjob.api.shapes import LOSSES_BY_TRAINER, LossName, TrainerType
+
 OptimizerName = Literal["adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"]
 SchedulerName = Literal[
     "linear",
@@ -31,35 +34,6 @@ SchedulerName = Literal[
 MixedPrecision = Literal["none", "fp16", "bf16"]
 EvalStrategy = Literal["no", "steps", "epoch"]
 TrackingBackend = Literal["none", "tensorboard", "mlflow", "wandb", "trackio"]
-LossName = Literal[
-    "MultipleNegativesRankingLoss",
-    "CachedMultipleNegativesRankingLoss",
-    "MultipleNegativesSymmetricRankingLoss",
-    "TripletLoss",
-    "SoftmaxLoss",
-    "ContrastiveLoss",
-    "OnlineContrastiveLoss",
-    "CoSENTLoss",
-    "AnglELoss",
-    "CosineSimilarityLoss",
-]
-
-#: Which losses make sense for which dataset shape (the first one is the default).
-LOSSES_BY_TRAINER: dict[str, tuple[str, ...]] = {
-    "pair": (
-        "MultipleNegativesRankingLoss",
-        "CachedMultipleNegativesRankingLoss",
-        "MultipleNegativesSymmetricRankingLoss",
-    ),
-    "qa": (
-        "MultipleNegativesRankingLoss",
-        "CachedMultipleNegativesRankingLoss",
-        "MultipleNegativesSymmetricRankingLoss",
-    ),
-    "triplet": ("MultipleNegativesRankingLoss", "CachedMultipleNegativesRankingLoss", "TripletLoss"),
-    "pair_class": ("SoftmaxLoss", "ContrastiveLoss", "OnlineContrastiveLoss"),
-    "pair_score": ("CoSENTLoss", "AnglELoss", "CosineSimilarityLoss"),
-}
 
 # A Kubernetes quantity such as "4", "500m", "16Gi" (apimachinery's regex, simplified).
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
@@ -70,30 +44,49 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 _PARENT_SEGMENT = re.compile(r"(^|/)\.\.(/|$)")
 
 
-def cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, Any]:
-    """One CEL rule for the CRD, in the shape of ``x-kubernetes-validations``."""
-    out: dict[str, Any] = {"rule": rule, "message": message}
-    if field_path:
-        out["fieldPath"] = field_path
-    if reason:
-        out["reason"] = reason
-    return out
+# The same escape test in CEL (a RE2 regex) and in Python.
+_PARENT_SEGMENT_CEL = "(^|/)[.][.](/|$)"
 
 
-def _present(path: str) -> str:
-    # Nullable fields may be sent as explicit nulls: "set" means present and not null.
-    return f"(has({path}) && {path} != null)"
+def _escapes(path: str) -> bool:
+    return path.startswith("/") or _PARENT_SEGMENT.search(path) is not None
+
+
+@cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names and aliases of a model's integer fields (``int`` or ``int | None``)."""
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        if info.annotation is int or set(get_args(info.annotation)) == {int, type(None)}:
+            names.update({name, info.alias or name})
+    return frozenset(names)
 
 
 class ApiModel(BaseModel):
-    """Base for every API object: camelCase on the wire, unknown fields rejected."""
+    """Base for every API object: camelCase on the wire, unknown fields rejected, and the API server's
+    typing (strict: ``"16"`` is not an integer and ``"yes"`` is not a boolean, as on the server)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
         validate_assignment=True,
+        strict=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_as_the_api_server_does(cls, data: Any) -> Any:
+        # The API server prunes an explicit null before defaulting and validation (so: unset), and takes a
+        # whole float such as 3.0 for an integer field (JSON has one number type). Anything else stays strict.
+        if not isinstance(data, dict):
+            return data
+        integers = _integer_fields(cls)
+        return {
+            key: int(value) if key in integers and isinstance(value, float) and value.is_integer() else value
+            for key, value in data.items()
+            if value is not None
+        }
 
 
 # --------------------------------------------------------------------------------------- data
@@ -127,7 +120,7 @@ class ColumnMapping(ApiModel):
     )
 
 
-class VolumeSource(ApiModel):
+class VolumeSource(ApiModel, RuledModel):
     """A PersistentVolumeClaim mounted into the trainer pod."""
 
     claim_name: str = Field(
@@ -139,27 +132,18 @@ class VolumeSource(ApiModel):
     )
     read_only: bool = Field(False, description="Mount the volume read-only.")
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "!has(self.subPath) || self.subPath == null || "
-                    "(!self.subPath.startsWith('/') && !self.subPath.matches('(^|/)[.][.](/|$)'))",
-                    "subPath must be a relative path that stays inside the volume",
-                    ".subPath",
-                )
-            ]
-        }
+    RULES: ClassVar[tuple[Rule[Any], ...]] = (
+        Rule["VolumeSource"](
+            cel="!has(self.subPath) || "
+            f"(!self.subPath.startsWith('/') && !self.subPath.matches('{_PARENT_SEGMENT_CEL}'))",
+            check=lambda v: v.sub_path is None or not _escapes(v.sub_path),
+            message="subPath must be a relative path that stays inside the volume",
+            field=".subPath",
+        ),
     )
 
-    @model_validator(mode="after")
-    def _sub_path_inside(self) -> VolumeSource:
-        if self.sub_path is not None and (self.sub_path.startswith("/") or _PARENT_SEGMENT.search(self.sub_path)):
-            raise ValueError("subPath must be a relative path that stays inside the volume")
-        return self
 
-
-class DataSpec(ApiModel):
+class DataSpec(ApiModel, RuledModel):
     """Where the training data comes from and how its columns map to the trainer's shape."""
 
     path: str = Field(
@@ -190,34 +174,21 @@ class DataSpec(ApiModel):
     )
     revision: str | None = Field(None, description="Hub dataset revision (branch, tag or commit) to pin.")
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "!has(self.volume) || self.volume == null || "
-                    "(!self.path.startsWith('/') && !self.path.matches('(^|/)[.][.](/|$)') "
-                    "&& !self.path.contains('://'))",
-                    "path must be relative to the data volume and stay inside it",
-                    ".path",
-                ),
-                cel(
-                    "!self.path.contains('://') || self.path.startsWith('hf://')",
-                    "only hf:// URLs are accepted as data paths",
-                    ".path",
-                ),
-            ]
-        }
+    RULES: ClassVar[tuple[Rule[Any], ...]] = (
+        Rule["DataSpec"](
+            cel="!self.path.contains('://') || self.path.startsWith('hf://')",
+            check=lambda d: "://" not in d.path or d.path.startswith("hf://"),
+            message="only hf:// URLs are accepted as data paths",
+            field=".path",
+        ),
+        Rule["DataSpec"](
+            cel="!has(self.volume) || (!self.path.startsWith('/') "
+            f"&& !self.path.matches('{_PARENT_SEGMENT_CEL}') && !self.path.contains('://'))",
+            check=lambda d: d.volume is None or not (_escapes(d.path) or "://" in d.path),
+            message="path must be relative to the data volume and stay inside it",
+            field=".path",
+        ),
     )
-
-    @model_validator(mode="after")
-    def _path_inside_volume(self) -> DataSpec:
-        if "://" in self.path and not self.path.startswith("hf://"):
-            raise ValueError("path: only hf:// URLs are accepted as data paths")
-        if self.volume is not None and (
-            self.path.startswith("/") or _PARENT_SEGMENT.search(self.path) or "://" in self.path
-        ):
-            raise ValueError("path must be relative to the data volume and stay inside it")
-        return self
 
 
 # -------------------------------------------------------------------------------------- model
@@ -373,7 +344,7 @@ class HubSpec(ApiModel):
     private: bool = Field(True, description="Create the Hub repository as private.")
 
 
-class OutputSpec(ApiModel):
+class OutputSpec(ApiModel, RuledModel):
     """Where the trained model and checkpoints go."""
 
     project_name: str = Field(
@@ -390,30 +361,21 @@ class OutputSpec(ApiModel):
     )
     hub: HubSpec = Field(default_factory=HubSpec, description="Hugging Face Hub upload.")
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "!self.hub.push || " + _present("self.hub.username"),
-                    "hub.push requires hub.username",
-                    ".hub.username",
-                ),
-                cel(
-                    "!self.hub.push || " + _present("self.hub.tokenSecretRef"),
-                    "hub.push requires hub.tokenSecretRef (a Secret holding the Hub token)",
-                    ".hub.tokenSecretRef",
-                ),
-            ]
-        }
+    # `has(self.hub)`: the server also checks these rules against this object's default `{}`.
+    RULES: ClassVar[tuple[Rule[Any], ...]] = (
+        Rule["OutputSpec"](
+            cel="!has(self.hub) || !has(self.hub.push) || !self.hub.push || has(self.hub.username)",
+            check=lambda o: not o.hub.push or o.hub.username is not None,
+            message="hub.push requires hub.username",
+            field=".hub.username",
+        ),
+        Rule["OutputSpec"](
+            cel="!has(self.hub) || !has(self.hub.push) || !self.hub.push || has(self.hub.tokenSecretRef)",
+            check=lambda o: not o.hub.push or o.hub.token_secret_ref is not None,
+            message="hub.push requires hub.tokenSecretRef (a Secret holding the Hub token)",
+            field=".hub.tokenSecretRef",
+        ),
     )
-
-    @model_validator(mode="after")
-    def _hub_needs_credentials(self) -> OutputSpec:
-        if self.hub.push and self.hub.username is None:
-            raise ValueError("hub.push requires hub.username")
-        if self.hub.push and self.hub.token_secret_ref is None:
-            raise ValueError("hub.push requires hub.tokenSecretRef (a Secret holding the Hub token)")
-        return self
 
 
 class TrackingSpec(ApiModel):
@@ -456,8 +418,10 @@ class Toleration(ApiModel):
 class SchedulingSpec(ApiModel):
     """Where the trainer pods may run."""
 
-    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the pods require.")
-    tolerations: list[Toleration] = Field(default_factory=list, description="Taints the pods tolerate.")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Node labels the pods require."
+    )
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=64, description="Taints the pods tolerate.")
     affinity: dict[str, Any] | None = Field(None, description="Pod affinity (core/v1 Affinity), passed through.")
     priority_class_name: str | None = Field(
         None, pattern=DNS_SUBDOMAIN_PATTERN, description="PriorityClass of the pods (also used by Kueue)."
@@ -492,7 +456,12 @@ class RunPolicySpec(ApiModel):
 _MUTABLE_SPEC_FIELDS = ("suspend",)
 
 
-class SentenceTransformerJobSpec(ApiModel):
+# Which trainers need which optional column.
+_NEEDS_SENTENCE3 = ("triplet",)
+_NEEDS_TARGET = ("pair_class", "pair_score")
+
+
+class SentenceTransformerJobSpec(ApiModel, RuledModel):
     """Desired state: fine-tune a Sentence Transformer on a dataset."""
 
     trainer: TrainerType = Field(
@@ -509,7 +478,7 @@ class SentenceTransformerJobSpec(ApiModel):
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment tracking.")
     image: str | None = Field(None, min_length=1, description="Trainer image; default: the operator's setting.")
     image_pull_secrets: list[LocalObjectReference] = Field(
-        default_factory=list, description="Secrets for pulling the trainer image."
+        default_factory=list, max_length=16, description="Secrets for pulling the trainer image."
     )
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Compute per pod.")
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec, description="Pod placement.")
@@ -527,90 +496,66 @@ class SentenceTransformerJobSpec(ApiModel):
         "The only field that may change after creation.",
     )
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "self.trainer != 'triplet' || " + _present("self.data.columns.sentence3"),
-                    "the triplet trainer needs data.columns.sentence3 (the negative)",
-                    ".data.columns.sentence3",
-                ),
-                cel(
-                    "!(self.trainer in ['pair_class', 'pair_score']) || " + _present("self.data.columns.target"),
-                    "the pair_class and pair_score trainers need data.columns.target",
-                    ".data.columns.target",
-                ),
-                cel(
-                    "!(has(self.training.earlyStopping.enabled) && self.training.earlyStopping.enabled == true) || "
-                    "(" + _present("self.data.validSplit") + " && self.training.evalStrategy != 'no')",
-                    "training.earlyStopping.enabled needs data.validSplit and an evalStrategy other than 'no'",
-                    ".training.earlyStopping.enabled",
-                ),
-                cel(
-                    "self.training.mixedPrecision != 'fp16' || self.resources.gpus > 0",
-                    "training.mixedPrecision fp16 needs a GPU (resources.gpus > 0); use bf16 on CPU",
-                    ".training.mixedPrecision",
-                ),
-                cel(
-                    "self.distributed.nodes == 1 || " + _present("self.output.volume"),
-                    "multi-node training (distributed.nodes > 1) needs output.volume (ReadWriteMany) "
-                    "for shared checkpoints",
-                    ".output.volume",
-                ),
-                cel(
-                    "!"
-                    + _present("self.loss.name")
-                    + " || self.loss.name in "
-                    + "{"
-                    + ", ".join(f"'{t}': {list(v)}" for t, v in LOSSES_BY_TRAINER.items())
-                    + "}[self.trainer]",
-                    "loss.name does not fit the trainer: pair/qa take MultipleNegativesRankingLoss, "
-                    "CachedMultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss; triplet takes "
-                    "MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss, TripletLoss; pair_class "
-                    "takes SoftmaxLoss, ContrastiveLoss, OnlineContrastiveLoss; pair_score takes CoSENTLoss, "
-                    "AnglELoss, CosineSimilarityLoss",
-                    ".loss.name",
-                ),
-                cel(
-                    "!"
-                    + _present("self.loss.miniBatchSize")
-                    + " || (has(self.loss.name) && self.loss.name == 'CachedMultipleNegativesRankingLoss')",
-                    "loss.miniBatchSize only applies to CachedMultipleNegativesRankingLoss",
-                    ".loss.miniBatchSize",
-                ),
-                cel(
-                    "!" + _present("self.training.evalSteps") + " || " + _present("self.data.validSplit"),
-                    "training.evalSteps needs data.validSplit",
-                    ".training.evalSteps",
-                ),
-            ]
-        }
+    RULES: ClassVar[tuple[Rule[Any], ...]] = (
+        Rule["SentenceTransformerJobSpec"](
+            cel=f"!(self.trainer in {in_list(_NEEDS_SENTENCE3)}) || has(self.data.columns.sentence3)",
+            check=lambda s: s.trainer not in _NEEDS_SENTENCE3 or s.data.columns.sentence3 is not None,
+            message="the triplet trainer needs data.columns.sentence3 (the negative)",
+            field=".data.columns.sentence3",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel=f"!(self.trainer in {in_list(_NEEDS_TARGET)}) || has(self.data.columns.target)",
+            check=lambda s: s.trainer not in _NEEDS_TARGET or s.data.columns.target is not None,
+            message="the pair_class and pair_score trainers need data.columns.target",
+            field=".data.columns.target",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.training.earlyStopping.enabled) || !self.training.earlyStopping.enabled || "
+            "(has(self.data.validSplit) && self.training.evalStrategy != 'no')",
+            check=lambda s: (
+                s.training.early_stopping.enabled is not True
+                or (s.data.valid_split is not None and s.training.eval_strategy != "no")
+            ),
+            message="training.earlyStopping.enabled needs data.validSplit and an evalStrategy other than 'no'",
+            field=".training.earlyStopping.enabled",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="self.training.mixedPrecision != 'fp16' || self.resources.gpus > 0",
+            check=lambda s: s.training.mixed_precision != "fp16" or s.resources.gpus > 0,
+            message="training.mixedPrecision fp16 needs a GPU (resources.gpus > 0); use bf16 on CPU",
+            field=".training.mixedPrecision",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="self.distributed.nodes == 1 || has(self.output.volume)",
+            check=lambda s: s.distributed.nodes == 1 or s.output.volume is not None,
+            message="multi-node training (distributed.nodes > 1) needs output.volume (ReadWriteMany) "
+            "for shared checkpoints",
+            field=".output.volume",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.loss.name) || self.loss.name in "
+            + "{"
+            + ", ".join(f"'{t}': {in_list(v)}" for t, v in LOSSES_BY_TRAINER.items())
+            + "}[self.trainer]",
+            check=lambda s: s.loss.name is None or s.loss.name in LOSSES_BY_TRAINER[s.trainer],
+            message="loss.name does not fit the trainer: "
+            + "; ".join(f"{t} takes {', '.join(v)}" for t, v in LOSSES_BY_TRAINER.items()),
+            field=".loss.name",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.loss.miniBatchSize) || "
+            "(has(self.loss.name) && self.loss.name == 'CachedMultipleNegativesRankingLoss')",
+            check=lambda s: s.loss.mini_batch_size is None or s.loss.name == "CachedMultipleNegativesRankingLoss",
+            message="loss.miniBatchSize only applies to CachedMultipleNegativesRankingLoss",
+            field=".loss.miniBatchSize",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.training.evalSteps) || has(self.data.validSplit)",
+            check=lambda s: s.training.eval_steps is None or s.data.valid_split is not None,
+            message="training.evalSteps needs data.validSplit",
+            field=".training.evalSteps",
+        ),
     )
-
-    @model_validator(mode="after")
-    def _cross_field_rules(self) -> SentenceTransformerJobSpec:
-        cols = self.data.columns
-        if self.trainer == "triplet" and cols.sentence3 is None:
-            raise ValueError("the triplet trainer needs data.columns.sentence3 (the negative)")
-        if self.trainer in ("pair_class", "pair_score") and cols.target is None:
-            raise ValueError("the pair_class and pair_score trainers need data.columns.target")
-        es = self.training.early_stopping
-        if es.enabled is True and (self.data.valid_split is None or self.training.eval_strategy == "no"):
-            raise ValueError("training.earlyStopping.enabled needs data.validSplit and an evalStrategy other than 'no'")
-        if self.training.mixed_precision == "fp16" and self.resources.gpus == 0:
-            raise ValueError("training.mixedPrecision fp16 needs a GPU (resources.gpus > 0); use bf16 on CPU")
-        if self.distributed.nodes > 1 and self.output.volume is None:
-            raise ValueError(
-                "multi-node training (distributed.nodes > 1) needs output.volume (ReadWriteMany) for shared checkpoints"
-            )
-        if self.loss.name is not None and self.loss.name not in LOSSES_BY_TRAINER[self.trainer]:
-            allowed = ", ".join(LOSSES_BY_TRAINER[self.trainer])
-            raise ValueError(f"loss.name {self.loss.name} does not fit the {self.trainer} trainer (allowed: {allowed})")
-        if self.loss.mini_batch_size is not None and self.loss.name != "CachedMultipleNegativesRankingLoss":
-            raise ValueError("loss.miniBatchSize only applies to CachedMultipleNegativesRankingLoss")
-        if self.training.eval_steps is not None and self.data.valid_split is None:
-            raise ValueError("training.evalSteps needs data.validSplit")
-        return self
 
     # --- derived values, used by both operator and trainer -----------------------------------
 
@@ -649,4 +594,8 @@ def immutability_rule() -> dict[str, Any]:
         if name not in _MUTABLE_SPEC_FIELDS
     ]
     parts = [f"(has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f}))" for f in fields]
-    return cel(" && ".join(parts), "spec is immutable after creation except spec.suspend", reason="FieldValueForbidden")
+    return {
+        "rule": " && ".join(parts),
+        "message": "spec is immutable after creation except spec.suspend",
+        "reason": "FieldValueForbidden",
+    }

@@ -27,7 +27,7 @@ class Condition(ApiModel):
     type: str = Field(..., description="Condition type, e.g. Ready, Running, Succeeded, Failed, Suspended.")
     status: ConditionStatus = Field(..., description="True, False or Unknown.")
     reason: str = Field(..., description="CamelCase reason a program can act on, e.g. DataError, Unschedulable.")
-    message: str = Field("", description="Human-readable details.")
+    message: str | None = Field(None, description="Human-readable details.")
     last_transition_time: str = Field(..., description="When the status last changed (RFC 3339).")
     observed_generation: int | None = Field(None, description="The spec generation this condition was set for.")
 
