@@ -59,28 +59,15 @@ from typing import Any
 import datasets
 
 from stjob.api import SentenceTransformerJobSpec
+from stjob.api.contract import ENV_DATA_DIR
+from stjob.api.shapes import SHAPES, shape_of
 from stjob.data_location import HF_DATASETS_PREFIX, data_path_problem, is_hub_id
 from stjob.errors import ConfigError, DataError, StjobError
 
 logger = logging.getLogger(__name__)
 
-#: The columns each trainer shape hands to the training pipeline, in this order.
-CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "pair": ("anchor", "positive"),
-    "pair_class": ("premise", "hypothesis", "label"),
-    "pair_score": ("sentence1", "sentence2", "score"),
-    "triplet": ("anchor", "positive", "negative"),
-    "qa": ("query", "answer"),
-}
-
-#: Which ``spec.data.columns`` field feeds each canonical column.
-_MAPPING_FIELDS: dict[str, tuple[str, ...]] = {
-    "pair": ("sentence1", "sentence2"),
-    "pair_class": ("sentence1", "sentence2", "target"),
-    "pair_score": ("sentence1", "sentence2", "target"),
-    "triplet": ("sentence1", "sentence2", "sentence3"),
-    "qa": ("sentence1", "sentence2"),
-}
+#: The columns each trainer shape hands to the training pipeline, in this order (the shape table).
+CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {trainer: shape.column_names for trainer, shape in SHAPES.items()}
 
 #: Texts longer than this are rejected: no model reads them whole, and they are usually a broken file.
 MAX_TEXT_CHARS = 100_000
@@ -150,7 +137,7 @@ def resolve_data_location(
 
 def _inside_volume(path: str, data_root: Path | None) -> Path:
     if data_root is None:
-        raise ConfigError("data.volume is set but no data directory is mounted (STJOB_DATA_DIR is unset)")
+        raise ConfigError(f"data.volume is set but no data directory is mounted ({ENV_DATA_DIR} is unset)")
     root = data_root.resolve()
     # resolve() follows symlinks, so a link pointing out of the volume is caught like a literal '..'.
     target = (root / path).resolve()
@@ -384,14 +371,14 @@ def _hub_table(dataset: datasets.Dataset, label: str, wanted: Sequence[str]) -> 
 
 
 def _column_mapping(spec: SentenceTransformerJobSpec) -> dict[str, str]:
-    """Canonical column → the user's column, for the job's trainer."""
+    """Canonical column → the user's column, for the job's trainer (the shape table, stjob.api.shapes)."""
     columns = spec.data.columns
     mapping = {}
-    for canonical, spec_field in zip(CANONICAL_COLUMNS[spec.trainer], _MAPPING_FIELDS[spec.trainer], strict=True):
-        source = getattr(columns, spec_field)
+    for column in shape_of(spec.trainer).columns:
+        source = getattr(columns, column.source)
         if source is None:  # the spec validators forbid this; keep a clear message for hand-built specs
-            raise ConfigError(f"data.columns.{spec_field} is required by the {spec.trainer} trainer")
-        mapping[canonical] = source
+            raise ConfigError(f"data.columns.{column.source} is required by the {spec.trainer} trainer")
+        mapping[column.name] = source
     return mapping
 
 
@@ -418,7 +405,7 @@ def _build(spec: SentenceTransformerJobSpec, train: _Table, valid: _Table | None
                 valid.label,
                 valid_columns["score"][0],
             )
-    features = datasets.Features({name: _feature(name) for name in CANONICAL_COLUMNS[spec.trainer]})
+    features = datasets.Features({name: _feature(name) for name in shape_of(spec.trainer).column_names})
     return LoadedData(
         train=datasets.Dataset.from_dict(train_columns, features=features),
         valid=datasets.Dataset.from_dict(valid_columns, features=features) if valid_columns is not None else None,

@@ -10,7 +10,8 @@ from stjob.api.resource import (
     SentenceTransformerJob,
     dump_spec,
 )
-from stjob.api.spec import LOSSES_BY_TRAINER, SentenceTransformerJobSpec
+from stjob.api.shapes import LOSSES_BY_TRAINER
+from stjob.api.spec import SentenceTransformerJobSpec
 from stjob.api.status import Condition, SentenceTransformerJobStatus
 
 __all__ = [
