@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
-from stjob_trainer.evaluators import _classification_metrics, primary_metric_for, retrieval_task
+from stjob.api.shapes import EvaluatorKind, TrainerType
+from stjob_trainer.evaluators import EVALUATOR_FACTORIES, _classification_metrics, primary_metric_for, retrieval_task
 
 
 def test_retrieval_task_groups_repeated_queries() -> None:
@@ -36,5 +39,9 @@ def test_multiclass_metrics() -> None:
         ("qa", "CachedMultipleNegativesRankingLoss", "cosine_mrr@10"),
     ],
 )
-def test_primary_metric(trainer: str, loss: str, primary: str) -> None:
+def test_primary_metric(trainer: TrainerType, loss: str, primary: str) -> None:
     assert primary_metric_for(trainer, loss) == primary
+
+
+def test_every_evaluator_kind_of_the_shape_table_has_a_factory() -> None:
+    assert set(EVALUATOR_FACTORIES) == set(get_args(EvaluatorKind))

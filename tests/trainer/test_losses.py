@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer import losses
 
+from stjob.api.shapes import LOSSES_BY_TRAINER, LossName
 from stjob.errors import ConfigError
-from stjob_trainer.losses import build_loss
+from stjob_trainer.losses import LOSS_FACTORIES, build_loss
 from tests.trainer.jobs import make_job
 
 
@@ -79,3 +81,18 @@ def test_contrastive_needs_binary_labels(model: SentenceTransformer, tmp_path: P
     assert isinstance(build_loss(job.spec, model, label_names=["0", "1"]), losses.OnlineContrastiveLoss)
     with pytest.raises(ConfigError, match="exactly two labels"):
         build_loss(job.spec, model, label_names=["a", "b", "c"])
+
+
+def test_every_loss_name_has_a_factory() -> None:
+    assert set(LOSS_FACTORIES) == set(get_args(LossName))
+
+
+@pytest.mark.parametrize(
+    ("trainer", "name"), [(trainer, name) for trainer, names in LOSSES_BY_TRAINER.items() for name in names]
+)
+def test_every_loss_of_the_shape_table_builds(
+    model: SentenceTransformer, tmp_path: Path, trainer: str, name: str
+) -> None:
+    job = make_job(trainer, tmp_path, "m", loss={"name": name})
+    loss = build_loss(job.spec, model, label_names=["0", "1"])
+    assert type(loss).__name__ == name or name == "MultipleNegativesSymmetricRankingLoss"

@@ -1,7 +1,13 @@
-"""The evaluator for each dataset shape and its primary metric (early stopping and best model use it)."""
+"""Evaluators: one small factory per evaluator kind of the shape table (``stjob.api.shapes``).
+
+The table says which kind scores a shape (and a loss) and what its primary metric is; early stopping and
+the best model use that metric. Each factory gets the validation split's canonical columns, in the
+shape's order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -10,6 +16,7 @@ from sentence_transformers.sentence_transformer import evaluation
 from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator, SentenceEvaluator
 from sentence_transformers.util import cos_sim
 
+from stjob.api.shapes import BINARY_ACCURACY, SOFTMAX_ACCURACY, EvaluatorKind, TrainerType, shape_of
 from stjob.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -25,19 +32,24 @@ class EvaluationPlan:
     primary_metric: str
 
 
-def primary_metric_for(trainer: str, loss_name: str) -> str:
+@dataclass(frozen=True)
+class EvaluatorInputs:
+    """What a factory builds an evaluator from: the validation columns (shape order) and the loss."""
+
+    columns: list[list[Any]]
+    loss: nn.Module
+    loss_name: str
+    label_names: list[str] | None
+    batch_size: int
+
+
+def primary_metric_for(trainer: TrainerType, loss_name: str) -> str:
     """The primary metric's key for a dataset shape (known before training: ``metric_for_best_model``)."""
-    if trainer == "pair_score":
-        return "spearman_cosine"
-    if trainer == "triplet":
-        return "cosine_accuracy"
-    if trainer == "pair_class":
-        return "accuracy" if loss_name == "SoftmaxLoss" else "cosine_accuracy"
-    return "cosine_mrr@10"  # pair, qa: retrieval of the own positive among all positives
+    return shape_of(trainer).evaluation_for(loss_name).primary_metric
 
 
 def build_evaluator(
-    trainer: str,
+    trainer: TrainerType,
     valid: Dataset,
     *,
     loss: nn.Module,
@@ -46,59 +58,85 @@ def build_evaluator(
     batch_size: int = 32,
 ) -> EvaluationPlan:
     """Build the evaluator for ``valid`` (canonical columns, see data_loading)."""
-    primary = primary_metric_for(trainer, loss_name)
-    cols = valid.column_names
-    if trainer == "pair_score":
-        evaluator: SentenceEvaluator = evaluation.EmbeddingSimilarityEvaluator(
-            list(valid[cols[0]]),
-            list(valid[cols[1]]),
-            [float(s) for s in valid[cols[2]]],
-            main_similarity="cosine",
-            similarity_fn_names=["cosine"],
-            batch_size=batch_size,
-        )
-    elif trainer == "triplet":
-        evaluator = evaluation.TripletEvaluator(
-            list(valid[cols[0]]),
-            list(valid[cols[1]]),
-            list(valid[cols[2]]),
-            main_similarity_function="cosine",
-            similarity_fn_names=["cosine"],
-            batch_size=batch_size,
-        )
-    elif trainer == "pair_class":
-        labels = [int(v) for v in valid[cols[2]]]
-        if loss_name == "SoftmaxLoss":
-            evaluator = SoftmaxAccuracyEvaluator(
-                list(valid[cols[0]]), list(valid[cols[1]]), labels, loss=loss, batch_size=batch_size
-            )
-        else:
-            if any(v not in (0, 1) for v in labels):
-                raise ConfigError(f"loss.name {loss_name} needs binary labels (0/1), got labels {label_names}")
-            evaluator = AccuracyFirstBinaryEvaluator(
-                list(valid[cols[0]]),
-                list(valid[cols[1]]),
-                labels,
-                similarity_fn_names=["cosine"],
-                batch_size=batch_size,
-            )
-    else:
-        queries, corpus, relevant = retrieval_task(list(valid[cols[0]]), list(valid[cols[1]]))
-        evaluator = evaluation.InformationRetrievalEvaluator(
-            cast("dict[str, Any]", queries),
-            cast("dict[str, Any]", corpus),
-            relevant,
-            mrr_at_k=[10],
-            ndcg_at_k=[10],
-            accuracy_at_k=[1, 5, 10],
-            precision_recall_at_k=[1, 5, 10],
-            map_at_k=[100],
-            score_functions={"cosine": cos_sim},
-            main_score_function="cosine",
-            batch_size=batch_size,
-        )
-    evaluator.primary_metric = primary
-    return EvaluationPlan(evaluator=evaluator, primary_metric=primary)
+    scoring = shape_of(trainer).evaluation_for(loss_name)
+    inputs = EvaluatorInputs(
+        columns=[list(valid[name]) for name in valid.column_names],
+        loss=loss,
+        loss_name=loss_name,
+        label_names=label_names,
+        batch_size=batch_size,
+    )
+    evaluator = EVALUATOR_FACTORIES[scoring.kind](inputs)
+    evaluator.primary_metric = scoring.primary_metric
+    return EvaluationPlan(evaluator=evaluator, primary_metric=scoring.primary_metric)
+
+
+def _similarity(inputs: EvaluatorInputs) -> SentenceEvaluator:
+    first, second, scores = inputs.columns
+    return evaluation.EmbeddingSimilarityEvaluator(
+        first,
+        second,
+        [float(s) for s in scores],
+        main_similarity="cosine",
+        similarity_fn_names=["cosine"],
+        batch_size=inputs.batch_size,
+    )
+
+
+def _triplet(inputs: EvaluatorInputs) -> SentenceEvaluator:
+    anchors, positives, negatives = inputs.columns
+    return evaluation.TripletEvaluator(
+        anchors,
+        positives,
+        negatives,
+        main_similarity_function="cosine",
+        similarity_fn_names=["cosine"],
+        batch_size=inputs.batch_size,
+    )
+
+
+def _softmax_accuracy(inputs: EvaluatorInputs) -> SentenceEvaluator:
+    premises, hypotheses, labels = inputs.columns
+    return SoftmaxAccuracyEvaluator(
+        premises, hypotheses, [int(v) for v in labels], loss=inputs.loss, batch_size=inputs.batch_size
+    )
+
+
+def _binary_accuracy(inputs: EvaluatorInputs) -> SentenceEvaluator:
+    first, second, raw_labels = inputs.columns
+    labels = [int(v) for v in raw_labels]
+    if any(v not in (0, 1) for v in labels):
+        raise ConfigError(f"loss.name {inputs.loss_name} needs binary labels (0/1), got labels {inputs.label_names}")
+    return AccuracyFirstBinaryEvaluator(
+        first, second, labels, similarity_fn_names=["cosine"], batch_size=inputs.batch_size
+    )
+
+
+def _retrieval(inputs: EvaluatorInputs) -> SentenceEvaluator:
+    queries, corpus, relevant = retrieval_task(inputs.columns[0], inputs.columns[1])
+    return evaluation.InformationRetrievalEvaluator(
+        cast("dict[str, Any]", queries),
+        cast("dict[str, Any]", corpus),
+        relevant,
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[1, 5, 10],
+        map_at_k=[100],
+        score_functions={"cosine": cos_sim},
+        main_score_function="cosine",
+        batch_size=inputs.batch_size,
+    )
+
+
+#: One factory per evaluator kind of the shape table.
+EVALUATOR_FACTORIES: dict[EvaluatorKind, Callable[[EvaluatorInputs], SentenceEvaluator]] = {
+    "retrieval": _retrieval,
+    "triplet": _triplet,
+    "similarity": _similarity,
+    "softmax_accuracy": _softmax_accuracy,
+    "binary_accuracy": _binary_accuracy,
+}
 
 
 def retrieval_task(
@@ -151,7 +189,7 @@ class SoftmaxAccuracyEvaluator(SentenceEvaluator):  # type: ignore[misc]
         self.loss = loss
         self.batch_size = batch_size
         self.name = ""
-        self.primary_metric = "accuracy"
+        self.primary_metric = SOFTMAX_ACCURACY.primary_metric
 
     def __call__(
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
@@ -188,5 +226,5 @@ class AccuracyFirstBinaryEvaluator(BinaryClassificationEvaluator):  # type: igno
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> Any:
         """Evaluate, then restore the primary metric the parent overwrites on every call."""
         metrics = super().__call__(model, output_path, epoch, steps)
-        self.primary_metric = "cosine_accuracy"
+        self.primary_metric = BINARY_ACCURACY.primary_metric
         return metrics
