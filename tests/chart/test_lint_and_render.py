@@ -19,15 +19,19 @@ EXPECTED_KINDS = {
         "ServiceAccount": 1,
         "ClusterRole": 1,
         "ClusterRoleBinding": 1,
+        "Role": 1,  # the leader election Lease, in the release namespace
+        "RoleBinding": 1,
         "Deployment": 1,
+        "PodDisruptionBudget": 1,
         "Service": 1,
     },
     "namespaced": {
         "CustomResourceDefinition": 1,
         "ServiceAccount": 1,
-        "Role": 2,
-        "RoleBinding": 2,
+        "Role": 3,  # one per watched namespace and the leader election one
+        "RoleBinding": 3,
         "Deployment": 1,
+        "PodDisruptionBudget": 1,
         "Service": 1,
     },
     "metrics": {
@@ -35,7 +39,10 @@ EXPECTED_KINDS = {
         "ServiceAccount": 1,
         "ClusterRole": 2,  # the operator's and kube-state-metrics' (list/watch on the custom resources)
         "ClusterRoleBinding": 2,
+        "Role": 1,
+        "RoleBinding": 1,
         "Deployment": 1,
+        "PodDisruptionBudget": 1,
         "Service": 1,
         "ServiceMonitor": 1,
         "PrometheusRule": 1,
@@ -45,7 +52,10 @@ EXPECTED_KINDS = {
         "ServiceAccount": 1,
         "ClusterRole": 1,
         "ClusterRoleBinding": 1,
+        "Role": 1,
+        "RoleBinding": 1,
         "Deployment": 1,
+        "PodDisruptionBudget": 1,
         "Service": 1,
     },
 }
@@ -96,6 +106,12 @@ def test_deployment_env_follows_the_operator_settings_contract() -> None:
         "STJOB_METRICS_PORT": "8080",
         "STJOB_HEALTH_PORT": "8081",
         "STJOB_LOG_FORMAT": "plain",
+        "STJOB_LEADER_ELECTION": "true",
+        "STJOB_LEASE_NAME": "stjob-operator",
+        "STJOB_LEASE_NAMESPACE": "stjob-system",
+        "STJOB_LEASE_DURATION_SECONDS": "15",
+        "STJOB_LEASE_RETRY_SECONDS": "2",
+        "STJOB_POD_NAME": None,  # from the downward API: metadata.name
     }
     assert pod["containers"][0]["image"] == "ghcr.io/stjob/operator:0.1.0"
 
@@ -121,7 +137,8 @@ def test_deployment_shape() -> None:
     spec = deployment["spec"]
     container = spec["template"]["spec"]["containers"][0]
     assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    # Leader election makes a rolling update safe: the new pod is ready (a standby) before the old one stops.
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     assert container["resources"] == {}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http-metrics": 8080, "healthz": 8081}
     for probe in ("livenessProbe", "readinessProbe"):

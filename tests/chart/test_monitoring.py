@@ -13,6 +13,7 @@ from tests.chart.rendering import CHART, NAMESPACE, ROOT, one, render
 # The operator's metrics (docs/contracts.md and issue #5); the trainer exports none (it reports to the status).
 OPERATOR_METRICS = {
     "stjob_jobs_by_phase",
+    "stjob_job_failures_total",
     "stjob_reconciles_total",
     "stjob_reconcile_errors_total",
     "stjob_reconcile_duration_seconds_bucket",
@@ -33,6 +34,10 @@ PROMQL_WORDS = {
     "offset",
     "absent",
     "histogram_quantile",
+    "increase",
+    "unless",
+    "or",
+    "reason",
     "le",
     "up",
     "phase",
@@ -77,7 +82,7 @@ def test_prometheus_rule_alerts() -> None:
     (group,) = rule["spec"]["groups"]
     alerts = {r["alert"]: r for r in group["rules"]}
     assert set(alerts) == {"StjobJobFailed", "StjobJobStuckPending", "StjobOperatorDown"}
-    assert 'stjob_jobs_by_phase{phase="Failed"}' in alerts["StjobJobFailed"]["expr"]
+    assert "increase(stjob_job_failures_total[10m])" in alerts["StjobJobFailed"]["expr"]
     assert alerts["StjobJobStuckPending"]["for"] == "30m"
     assert 'phase="Pending"' in alerts["StjobJobStuckPending"]["expr"]
     service = one(manifests, "Service")["metadata"]["name"]

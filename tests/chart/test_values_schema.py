@@ -11,7 +11,7 @@ from tests.chart.rendering import CHART, run_helm, template_args
 BAD_VALUES = {
     "unknown top-level key": (["--set", "replicas=1"], "additional properties 'replicas' not allowed"),
     "replicaCount of the wrong type": (["--set", "replicaCount=one"], "/replicaCount"),
-    "two operator replicas": (["--set", "replicaCount=2"], "/replicaCount"),
+    "eleven operator replicas": (["--set", "replicaCount=11"], "/replicaCount"),
     "unknown nested key": (["--set", "metrics.serviceMonitor.intervall=10s"], "additional properties 'intervall'"),
     "negative port": (["--set", "metrics.port=-1"], "/metrics/port"),
     "port out of range": (["--set", "health.port=70000"], "/health/port"),

@@ -70,7 +70,9 @@ def operator(emulator: Any) -> OperatorFactory:
 
         config = config or OperatorSettings(metrics_port=0, health_port=0, trainer_image="trainer:test")
         register(registry, config)
-        runner = KopfRunner(["run", "-A", "--standalone"], registry=registry, settings=fast_kopf_settings(), timeout=10)
+        scope = [arg for ns in config.namespace_list for arg in ("-n", ns)] or ["-A"]
+        args = ["run", *scope, "--standalone"]
+        runner = KopfRunner(args, registry=registry, settings=fast_kopf_settings(), timeout=10)
         runner.__enter__()
         try:
             yield runner

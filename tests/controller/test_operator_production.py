@@ -194,3 +194,28 @@ def test_call_parsing() -> None:
     assert parse("PATCH", "/apis/stjob.dev/v1alpha1/namespaces/ml/sentencetransformerjobs/sick/status", {}) == Call("patch", "stjob.dev", "sentencetransformerjobs/status", "ml", "sick", "PATCH", "/apis/stjob.dev/v1alpha1/namespaces/ml/sentencetransformerjobs/sick/status")  # fmt: skip
     assert parse("GET", "/api/v1/namespaces/ml/configmaps/x", {}) == Call("get", "", "configmaps", "ml", "x", "GET", "/api/v1/namespaces/ml/configmaps/x")  # fmt: skip
     assert parse("GET", "/apis/batch/v1", {}) is None
+
+
+async def test_a_failure_is_counted_once_for_the_alert(emulator: Any, operator: OperatorFactory) -> None:
+    """StjobJobFailed reads stjob_job_failures_total: one increment per failure, however many events."""
+    from stjob.controller import metrics
+
+    def failures() -> float:
+        return metrics.REGISTRY.get_sample_value("stjob_job_failures_total", {"reason": "DataError"}) or 0.0
+
+    before = failures()
+    data_error = {
+        "exitCode": 4,
+        "message": json.dumps({"outcome": "Failed", "reason": "DataError", "message": "row 3"}),
+    }
+    async with operator():
+        await kube.wait_watching(emulator)
+        await kube.create(emulator, STJOBS, resource())
+        await wait_until(lambda: kube.get(emulator, kube.JOBS, "ml", "sick"), what="the Job")
+        await kube.create_pod(emulator)
+        await kube.patch_status(emulator, kube.PODS, "ml", "sick-abc", {"phase": "Failed", "containerStatuses": [{"name": "trainer", "state": {"terminated": data_error}}]})  # fmt: skip
+        await kube.patch_status(emulator, kube.JOBS, "ml", "sick", {"conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]})  # fmt: skip
+        await kube.wait_phase(emulator, "Failed")
+        await kube.patch_status(emulator, kube.JOBS, "ml", "sick", {"failed": 1})  # one more event
+        await wait_until(lambda: any(e["reason"] == "DataError" for e in events_about(emulator)), what="the Event")
+    assert failures() - before == 1

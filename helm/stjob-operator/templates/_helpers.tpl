@@ -66,7 +66,9 @@ app.kubernetes.io/component: operator
 
 {{/*
 The operator's RBAC rules: exactly the table "Operator RBAC" in docs/contracts.md
-(tests/chart/test_rbac.py parses that table and compares).
+(tests/chart/test_rbac.py parses that table and compares), which is what the operator calls
+(tests/controller/test_rbac_from_calls.py records its requests and compares both ways), plus what it
+must hold to create the trainer's Role (Kubernetes refuses a Role granting more than its creator has).
 */}}
 {{- define "stjob.operatorRules" -}}
 - apiGroups: ["stjob.dev"]
@@ -80,16 +82,21 @@ The operator's RBAC rules: exactly the table "Operator RBAC" in docs/contracts.m
   verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["configmaps", "serviceaccounts", "services"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "create"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
-  verbs: ["get", "list", "watch", "create", "patch"]
-- apiGroups: ["", "events.k8s.io"]
+  verbs: ["get", "create"]
+- apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
+{{- end }}
+
+{{/* The leader election Lease: named like the release, in the release namespace. */}}
+{{- define "stjob.leaseName" -}}
+{{- include "stjob.fullname" . -}}
 {{- end }}
 
 {{- define "stjob.metricsServiceName" -}}
