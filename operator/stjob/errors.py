@@ -31,7 +31,11 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success"),
     (EXIT_FAILED, "the job failed (watch), or an unexpected error (a bug: the traceback is printed)"),
     (EXIT_USAGE, "wrong command line: unknown option, bad value, a named file that does not exist or is unreadable"),
-    (EXIT_CONFIG_ERROR, "invalid job or config file: YAML syntax, a spec field, a model or tracker that cannot load"),
+    (
+        EXIT_CONFIG_ERROR,
+        "the job or config cannot run as written: YAML syntax, a spec field, a model or tracker that cannot "
+        "load, a spec changed under its checkpoints (--fresh), a diverged (NaN) loss",
+    ),
     (EXIT_DATA_ERROR, "bad data: a dataset (or metrics) file that cannot be used; the file, row and column are named"),
     (EXIT_OUT_OF_MEMORY, "out of memory: the model and batch do not fit on the device"),
     (EXIT_STORAGE_ERROR, "the output folder cannot be written (missing, read-only, full)"),
