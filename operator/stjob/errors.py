@@ -1,5 +1,8 @@
 """The project's errors, their reasons and the trainer's exit codes (the operator <-> trainer contract).
 
+Part of the shared core with ``stjob.api``: the operator, the trainer and the CLI all use it, and it
+imports nothing else of the project (the lowest layer in ``.importlinter``).
+
 A reason is the CamelCase word that ends up in a status condition; an exit code tells the Job's
 ``podFailurePolicy`` whether retrying on another pod could help (it cannot for bad data or a bad spec).
 """

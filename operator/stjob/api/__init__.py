@@ -1,4 +1,9 @@
-"""The SentenceTransformerJob API: spec, status and resource identity (no Kubernetes or torch imports)."""
+"""The shared core both images use: the SentenceTransformerJob API (spec, status, resource identity), the
+operator/trainer wire (``contract``) and the trainer-shape table (``shapes``).
+
+It lives under ``operator/`` for packaging, but it is not the operator: the trainer depends on it exactly as
+the operator does, and it imports neither of them, nor Kubernetes clients, Kopf or torch (``.importlinter``).
+"""
 
 from stjob.api.resource import (
     API_VERSION,

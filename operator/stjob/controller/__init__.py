@@ -1,7 +1,8 @@
-"""The stjob operator: Kopf handlers over pure builders and status logic.
+"""The stjob operator: Kopf handlers over a reconciler over pure builders and status logic.
 
-Layers (enforced by ``.importlinter``): ``naming``, ``settings``, ``builders``, ``ownership``,
-``termination``, ``conditions``, ``status_logic`` and ``validation`` are pure (no Kopf, no Kubernetes
-client); ``kube_api`` talks to the API server; ``reconciler`` combines both; ``handlers`` and ``main``
-are the Kopf shell.
+It uses the shared core (``stjob.api``, ``stjob.errors``) and never the trainer. Layers, top to bottom
+(enforced by ``.importlinter``): ``main``; ``handlers`` (the Kopf shell); ``control_loop``, ``leadership``;
+``events``; ``reconciler``, ``bookkeeping``, ``metrics``; ``kube_api`` (the API server), ``workqueue``;
+then the pure modules, with no Kopf and no Kubernetes client: ``builders``, ``status_logic``, ``observed``,
+``applied_spec``, ``validation``, ``naming``, ``settings``, ``ownership``, ``conditions``, ``termination``.
 """
