@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
+import pytest
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from stjob.api.status import Metrics, OutputStatus, Progress
+from stjob_trainer import callbacks as callbacks_module
 from stjob_trainer.callbacks import ReportingCallback, StopOnFlagCallback
 from stjob_trainer.signals import StopFlag
 
@@ -26,7 +26,9 @@ class Recorder:
         pass
 
 
-def test_progress_and_metrics_from_trainer_events(tmp_path: object) -> None:
+def test_progress_and_metrics_from_trainer_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]  # a fake clock: throughput and ETA follow from it exactly, whatever the machine's load
+    monkeypatch.setattr(callbacks_module.time, "monotonic", lambda: now[0])
     args = TrainingArguments(output_dir="/tmp/unused", report_to=[])
     state = TrainerState(max_steps=100)
     state.global_step, state.epoch = 10, 0.5
@@ -34,7 +36,7 @@ def test_progress_and_metrics_from_trainer_events(tmp_path: object) -> None:
     callback = ReportingCallback(recorder, metrics_log=None, primary_metric="spearman_cosine", effective_batch_size=32)
     control = TrainerControl()
     callback.on_train_begin(args, state, control)  # resumed at step 10
-    callback._start_time = time.monotonic() - 10  # 10 s for the next 20 steps
+    now[0] += 10  # 10 s for the next 20 steps
     state.global_step = 30
     callback.on_log(args, state, control, logs={"loss": 0.5})
     state.global_step = 40
@@ -45,8 +47,8 @@ def test_progress_and_metrics_from_trainer_events(tmp_path: object) -> None:
     progress, metrics = recorder.updates[-1]
     assert progress.step == 50 and progress.total_steps == 100 and progress.percent == 50
     assert progress.effective_batch_size == 32
-    assert progress.samples_per_second is not None and 120 < progress.samples_per_second < 130  # 40 steps / 10 s x 32
-    assert progress.eta_seconds is not None and 12 <= progress.eta_seconds <= 13
+    assert progress.samples_per_second == pytest.approx(128)  # 40 steps since the resume / 10 s x 32
+    assert progress.eta_seconds == 12  # 50 steps left at 4 steps/s
     assert metrics.train_loss == 0.5 and metrics.eval_loss == 0.45
     assert metrics.primary_metric == "spearman_cosine"
     assert metrics.primary_metric_value == 0.6 and metrics.best_metric_value == 0.7
