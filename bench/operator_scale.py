@@ -214,6 +214,8 @@ class Result:
     reconciles: float
     cpu_create_phase: float
     emulator_cpu: float = 0.0
+    #: The emulator's request counts by "METHOD plural" (e.g. "POST jobs"): what the operator really did.
+    requests: dict[str, int] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -458,9 +460,10 @@ async def drive(size: int, url: str, operator: subprocess.Popen[bytes], metrics_
             cpu_total = cpu_seconds(proc) - cpu_before
             reconciles = await asyncio.to_thread(scrape_reconciles, metrics_port) - reconciles_before
             rss = peak_rss_mb(proc)
+            async with session.get("/_bench/stats") as response:
+                requests = await response.json()
             if verbose:
-                async with session.get("/_bench/stats") as response:
-                    print(f"  requests in all: {await response.json()}", file=sys.stderr)
+                print(f"  requests in all: {requests}", file=sys.stderr)
         finally:
             for task in watches:
                 task.cancel()
@@ -475,6 +478,7 @@ async def drive(size: int, url: str, operator: subprocess.Popen[bytes], metrics_
         cpu_seconds=cpu_total,
         reconciles=reconciles,
         cpu_create_phase=cpu_create,
+        requests=requests,
     )
 
 
