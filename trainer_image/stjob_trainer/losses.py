@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stjob.api.shapes import IN_BATCH_NEGATIVES
 from stjob.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -19,13 +20,7 @@ if TYPE_CHECKING:
 
 #: Losses that use the other examples of a batch as negatives: they need the no-duplicates sampler
 #: (a duplicate text in a batch would be a false negative) and can gather embeddings across devices.
-IN_BATCH_NEGATIVE_LOSSES = frozenset(
-    {
-        "MultipleNegativesRankingLoss",
-        "CachedMultipleNegativesRankingLoss",
-        "MultipleNegativesSymmetricRankingLoss",
-    }
-)
+IN_BATCH_NEGATIVE_LOSSES = frozenset(IN_BATCH_NEGATIVES)
 #: Losses that read the label as "similar (1) / dissimilar (0)".
 BINARY_LABEL_LOSSES = frozenset({"ContrastiveLoss", "OnlineContrastiveLoss"})
 

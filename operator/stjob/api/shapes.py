@@ -57,6 +57,13 @@ SOFTMAX_ACCURACY = Evaluation("softmax_accuracy", "accuracy")
 #: Accuracy of a cosine threshold on similar (1) / dissimilar (0) pairs.
 BINARY_ACCURACY = Evaluation("binary_accuracy", "cosine_accuracy")
 
+#: The in-batch-negative losses: every other positive in the batch is a negative (pair and qa data).
+IN_BATCH_NEGATIVES: tuple[LossName, ...] = (
+    "MultipleNegativesRankingLoss",
+    "CachedMultipleNegativesRankingLoss",
+    "MultipleNegativesSymmetricRankingLoss",
+)
+
 
 @dataclass(frozen=True)
 class TrainerShape:
@@ -102,11 +109,7 @@ SHAPES: dict[TrainerType, TrainerShape] = {
         TrainerShape(
             "pair",
             columns=(Column("anchor", "sentence1"), Column("positive", "sentence2")),
-            losses=(
-                "MultipleNegativesRankingLoss",
-                "CachedMultipleNegativesRankingLoss",
-                "MultipleNegativesSymmetricRankingLoss",
-            ),
+            losses=IN_BATCH_NEGATIVES,
             evaluation=RETRIEVAL,
         ),
         TrainerShape(
@@ -131,11 +134,7 @@ SHAPES: dict[TrainerType, TrainerShape] = {
         TrainerShape(
             "qa",
             columns=(Column("query", "sentence1"), Column("answer", "sentence2")),
-            losses=(
-                "MultipleNegativesRankingLoss",
-                "CachedMultipleNegativesRankingLoss",
-                "MultipleNegativesSymmetricRankingLoss",
-            ),
+            losses=IN_BATCH_NEGATIVES,
             evaluation=RETRIEVAL,
         ),
     )
