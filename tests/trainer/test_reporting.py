@@ -214,6 +214,9 @@ def test_progress_log_writes_a_line_per_interval_and_the_final_state() -> None:
     log.update(_progress(31), Metrics())
     log.close()
     assert lines[-1].startswith("step 31/100")  # the final state always shows
+    log.update(_progress(31), Metrics())
+    log.close()
+    assert sum(line.startswith("step 31/100") for line in lines) == 1  # and only once
 
 
 def test_progress_text_is_one_plain_line() -> None:

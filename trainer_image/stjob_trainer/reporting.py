@@ -124,15 +124,17 @@ class ProgressLog:
         self._emit = emit or (lambda line: progress_logger.info("%s", line))
         self._clock = clock
         self._last_emit: float | None = None
+        self._last_line: str | None = None
         self._pending: str | None = None  # the latest line, when it has not been written yet
 
     def update(self, progress: ProgressStatus, metrics: Metrics) -> None:
         """Write a line when one is due; otherwise remember it for later."""
-        self._pending = progress_text(progress, metrics)
+        line = progress_text(progress, metrics)
+        self._pending = None if line == self._last_line else line
         now = self._clock()
-        if self._last_emit is None or now - self._last_emit >= self.interval:
+        if self._pending is not None and (self._last_emit is None or now - self._last_emit >= self.interval):
             self._emit(self._pending)
-            self._last_emit, self._pending = now, None
+            self._last_emit, self._last_line, self._pending = now, self._pending, None
 
     def note(self, message: str) -> None:
         """An event (an evaluation result, the summary): its own line."""
@@ -142,7 +144,7 @@ class ProgressLog:
         """Write the final state if the last line does not show it yet."""
         if self._pending is not None:
             self._emit(self._pending)
-            self._pending = None
+            self._last_line, self._pending = self._pending, None
 
 
 class NullReporter:
