@@ -203,6 +203,17 @@ class ApiServer:
 class KubeCluster(ApiServer):
     """kube-apiserver 1.20 + kube-controller-manager: kubectl works (``kubectl()``)."""
 
+    def wait_for_controllers(self) -> None:
+        """Until the controller-manager acts: its ServiceAccount controller makes ``default/default``."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while self.get("/api/v1/namespaces/default/serviceaccounts/default")[0] != 200:
+            kcm = self.processes[-1]
+            if kcm.popen.poll() is not None:
+                raise RuntimeError(f"{kcm.name} exited ({kcm.popen.returncode}):\n{kcm.tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kcm.name} did nothing for {STARTUP_TIMEOUT:.0f}s:\n{kcm.tail()}")
+            time.sleep(0.25)
+
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         done = subprocess.run(
@@ -306,11 +317,11 @@ def start_kube_cluster(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) ->
             f"--service-account-private-key-file={pki.sa_key}",
             f"--root-ca-file={pki.serving_crt}",
             "--concurrent-gc-syncs=20",
-            "--concurrent-job-syncs=20",
         ],
         run_dir,
     )
     cluster.processes.append(kcm)
+    cluster.wait_for_controllers()
     return cluster
 
 
