@@ -13,6 +13,7 @@ import yaml
 
 from stjob.api import API_VERSION, GROUP, KIND, PLURAL, SentenceTransformerJobSpec, contract, dump_spec
 from stjob.controller import naming
+from stjob.controller.compat import CURRENT, ServerSupport
 from stjob.controller.settings import OperatorSettings
 from stjob.errors import NON_RETRYABLE_EXIT_CODES
 
@@ -350,18 +351,27 @@ def build_pod_spec(
     return pod
 
 
-def build_job(spec: SentenceTransformerJobSpec, meta: Mapping[str, Any], settings: OperatorSettings) -> Manifest:
-    """``{name}``: the batch/v1 Job; an Indexed Job of ``distributed.nodes`` pods when multi-node."""
+def build_job(
+    spec: SentenceTransformerJobSpec,
+    meta: Mapping[str, Any],
+    settings: OperatorSettings,
+    support: ServerSupport = CURRENT,
+) -> Manifest:
+    """``{name}``: the batch/v1 Job; an Indexed Job of ``distributed.nodes`` pods when multi-node.
+
+    On a server without podFailurePolicy (``compat``'s degraded mode) the field is left out rather than
+    sent to be dropped silently; the operator then enforces the policy itself."""
     name = meta["name"]
     job_spec: dict[str, Any] = {
         "backoffLimit": job_backoff_limit(spec),
         "suspend": initial_suspend(spec),
-        "podFailurePolicy": pod_failure_policy(),
         "template": {
             "metadata": {"labels": naming.child_labels(name)},
             "spec": build_pod_spec(spec, meta, settings),
         },
     }
+    if support.pod_failure_policy:
+        job_spec["podFailurePolicy"] = pod_failure_policy()
     if spec.run_policy.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.run_policy.active_deadline_seconds
     if spec.run_policy.ttl_seconds_after_finished is not None:
@@ -383,11 +393,14 @@ def build_job(spec: SentenceTransformerJobSpec, meta: Mapping[str, Any], setting
 
 
 def build_children(
-    spec: SentenceTransformerJobSpec, meta: Mapping[str, Any], settings: OperatorSettings
+    spec: SentenceTransformerJobSpec,
+    meta: Mapping[str, Any],
+    settings: OperatorSettings,
+    support: ServerSupport = CURRENT,
 ) -> list[Manifest]:
     """Every child, in creation order: the Job last, so its pods find their config and identity."""
     children = [build_configmap(spec, meta), build_service_account(meta), build_role(meta), build_role_binding(meta)]
     if spec.distributed.nodes > 1:
         children.append(build_service(meta))
-    children.append(build_job(spec, meta, settings))
+    children.append(build_job(spec, meta, settings, support))
     return children

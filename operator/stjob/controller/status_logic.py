@@ -17,6 +17,7 @@ from stjob.api.status import ConditionType, Phase
 from stjob.controller import conditions, naming
 from stjob.controller.conditions import DesiredCondition
 from stjob.controller.termination import REASON_BY_EXIT_CODE, parse_termination_message, redact
+from stjob.errors import NON_RETRYABLE_EXIT_CODES
 
 PHASES: tuple[str, ...] = get_args(Phase)
 OPERATOR_KEYS = ("phase", "conditions", "observedGeneration", "startTime", "completionTime", "jobName")
@@ -198,16 +199,34 @@ def pending_verdict(pods: Sequence[Mapping[str, Any]]) -> Verdict:
     return Verdict("Pending", "PodPending", f"pod {_pod_name(current)} is starting")
 
 
+def non_retryable_failure(pods: Sequence[Mapping[str, Any]]) -> Evidence | None:
+    """A trainer that exited with a code no retry can fix (what podFailurePolicy's FailJob acts on)."""
+    for pod in newest_first(pods):
+        state = _trainer_status(pod).get("state", {}).get("terminated") or {}
+        if state.get("exitCode") in NON_RETRYABLE_EXIT_CODES:
+            return terminated_evidence(pod)
+    return None
+
+
 def assess(
-    spec: SentenceTransformerJobSpec, job: Mapping[str, Any] | None, pods: Sequence[Mapping[str, Any]]
+    spec: SentenceTransformerJobSpec,
+    job: Mapping[str, Any] | None,
+    pods: Sequence[Mapping[str, Any]],
+    *,
+    enforce_failure_policy: bool = False,
 ) -> Verdict:
-    """The phase of a valid resource from its Job and Pods."""
+    """The phase of a valid resource from its Job and Pods.
+
+    ``enforce_failure_policy``: the server has no podFailurePolicy (``compat``'s degraded mode), so a
+    non-retryable exit code fails the resource here instead of through the Job's Failed condition."""
     if job is None:
         return Verdict("Pending", "Creating", "creating the trainer Job")
     if _job_condition(job, "Complete", "SuccessCriteriaMet"):
         return succeeded_verdict(pods)
     if _job_condition(job, "Failed", "FailureTarget"):
         return failed_verdict(job, pods)
+    if enforce_failure_policy and (evidence := non_retryable_failure(pods)) is not None:
+        return Verdict("Failed", evidence.reason, evidence.message)
     if spec.suspend:
         return Verdict("Suspended", "Suspended", "spec.suspend is true: the trainer pods are stopped")
     if job.get("spec", {}).get("suspend"):
@@ -326,6 +345,8 @@ def next_status(
     pods: Sequence[Mapping[str, Any]],
     current_status: Mapping[str, Any] | None,
     now: str,
+    *,
+    enforce_failure_policy: bool = False,
 ) -> dict[str, Any]:
     """The operator's status keys, derived from the Job and its Pods.
 
@@ -335,7 +356,11 @@ def next_status(
     job = well_formed(job) if isinstance(job, Mapping) else None
     pods = [well_formed(pod) for pod in pods if isinstance(pod, Mapping)]
     current = well_formed(current_status) if isinstance(current_status, Mapping) else {}
-    verdict = _kept_verdict(current) if current.get("phase") in TERMINAL_PHASES else assess(spec, job, pods)
+    verdict = (
+        _kept_verdict(current)
+        if current.get("phase") in TERMINAL_PHASES
+        else assess(spec, job, pods, enforce_failure_policy=enforce_failure_policy)
+    )
     completed = None
     if job is not None:
         done = _job_condition(job, "Complete", "SuccessCriteriaMet", "Failed", "FailureTarget") or {}
