@@ -28,15 +28,16 @@ def test_each_row_is_well_formed(shape: shapes.TrainerShape) -> None:
 
 def test_derived_tables() -> None:
     assert shapes.LOSSES_BY_TRAINER["pair_score"][0] == "CoSENTLoss"
-    assert shapes.TRAINERS_NEEDING_TARGET == ("pair_class", "pair_score")
-    assert shapes.TRAINERS_NEEDING_SENTENCE3 == ("triplet",)
+    assert {"pair_class", "pair_score"} <= set(shapes.TRAINERS_NEEDING_TARGET)
+    assert "pair" not in shapes.TRAINERS_NEEDING_TARGET
+    assert "triplet" in shapes.TRAINERS_NEEDING_SENTENCE3 and "qa" not in shapes.TRAINERS_NEEDING_SENTENCE3
     assert shapes.shape_of("pair_class").target == "label" and shapes.shape_of("pair").target is None
     assert shapes.shape_of("pair_class").evaluation_for("ContrastiveLoss") == shapes.BINARY_ACCURACY
     assert shapes.shape_of("pair_class").evaluation_for("SoftmaxLoss") == shapes.SOFTMAX_ACCURACY
     assert shapes.columns_summary().startswith("pair (anchor, positive), pair_class (premise, hypothesis, label)")
-    assert shapes.default_losses_summary() == (
-        "MultipleNegativesRankingLoss for pair, triplet and qa; SoftmaxLoss for pair_class; CoSENTLoss for pair_score"
-    )
+    summary = shapes.default_losses_summary()
+    assert summary.startswith("MultipleNegativesRankingLoss for pair, triplet") and " and qa" in summary
+    assert "; SoftmaxLoss for pair_class; CoSENTLoss for pair_score" in summary
 
 
 @pytest.mark.parametrize("trainer", list(SHAPES))
