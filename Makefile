@@ -15,7 +15,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Offline by design: tests and the demo never reach a model hub.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: help venv constraints demo test lint unit crd crd-check helm kube e2e bench clean
+.PHONY: help venv constraints demo test lint unit crd crd-check helm kube images e2e bench clean
 
 help:
 	@echo "make demo   - train all-MiniLM-L6-v2 on the bundled SICK sample (CPU, a few minutes)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint   - ruff, mypy, import-linter only"
 	@echo "make crd    - regenerate crds/ and the chart's CRD from the pydantic models"
 	@echo "make kube   - build (or reuse) the real Kubernetes API servers the kube tier starts (~20 min cold)"
+	@echo "make images - build (or reuse) the operator and trainer images with buildah (~10 min cold)"
 	@echo "make e2e    - the real-cluster tier (needs KUBECONFIG pointing at a cluster)"
 
 venv: $(STAMP)
@@ -48,6 +49,11 @@ helm: $(HELM)
 # and cached under ~/.cache/stjob (never in the clone); a warm cache makes this a no-op.
 kube:
 	bash scripts/kube-build.sh >/dev/null
+
+# Both images from the committed Dockerfiles with buildah/podman (no Docker, no registry); the base image,
+# layers and logs are cached under ~/.cache/stjob/images (never in the clone). Needs root (apt, buildah).
+images:
+	bash scripts/images.sh >/dev/null
 
 demo: venv
 	$(OFFLINE) $(VENV)/bin/stjob train examples/local/demo.yaml --output-dir runs/demo
