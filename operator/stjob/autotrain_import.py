@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from stjob.api.autotrain import AUTOTRAIN_PARAMS, NULL_EQUIVALENTS, get_path, set_path
 from stjob.api.contract import REDACTED, redact
+from stjob.api.data_location import HF_DATASETS_PREFIX, is_hub_id
 from stjob.api.resource import API_VERSION, KIND, SentenceTransformerJob
-from stjob.data_location import HF_DATASETS_PREFIX, is_hub_id
 from stjob.errors import ConfigError
 
 # AutoTrain CLI YAML names -> SentenceTransformersParams names.

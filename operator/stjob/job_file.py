@@ -31,8 +31,8 @@ from typing import Any, ClassVar
 import yaml
 from pydantic import ValidationError
 
+from stjob.api.data_location import HF_DATASETS_PREFIX, data_path_problem, is_hub_id
 from stjob.api.resource import KIND, SentenceTransformerJob
-from stjob.data_location import HF_DATASETS_PREFIX, data_path_problem, is_hub_id
 from stjob.errors import EXIT_USAGE, ConfigError, format_validation_error
 
 MAX_JOB_FILE_BYTES = 1024 * 1024

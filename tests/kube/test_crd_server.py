@@ -19,6 +19,7 @@ import yaml
 from stjob.api import API_VERSION, GROUP, PLURAL, VERSION, SentenceTransformerJob
 from stjob.api.autotrain import AUTOTRAIN_PARAMS, get_path
 from stjob.api.resource import dump_spec
+from stjob.api.spec import MAX_PATH_LENGTH
 from tests.api.resources import BASE, EXAMPLES, INVALID, pydantic_fields, with_spec
 from tests.api.test_defaults import SEED_DEFAULTS, expected_default
 from tests.support.kube_cluster import CrdServer
@@ -157,8 +158,9 @@ def test_largest_lists_fit_the_cel_cost_budget(server: Server) -> None:
     }
     obj["spec"]["imagePullSecrets"] = [{"name": f"s{i}"} for i in range(16)]
     obj["spec"]["loss"] = {"matryoshkaDimensions": list(range(384, 368, -1))}
-    obj["spec"]["data"]["path"] = "/".join([long] * 10)
-    obj["spec"]["output"] = {"volume": {"claimName": "m", "subPath": "/".join([long] * 10)}}
+    longest_path = "/".join([long] * 4).ljust(MAX_PATH_LENGTH, "b")
+    obj["spec"]["data"]["path"] = longest_path
+    obj["spec"]["output"] = {"volume": {"claimName": "m", "subPath": longest_path}}
     assert pydantic_fields(obj) == set()
     assert server.rejected_fields(obj) == set()
     too_many = copy.deepcopy(obj)
@@ -235,6 +237,7 @@ PROBES: list[Any] = [
     0, 1, -1, 3, 2**40, 1.0, 1.5, -0.1, 3e-5, float(2**33),
     "3", "1.0", "true", "yes", "", "x", "16Gi", "500m", "fp16", "triplet", "pair_class", "Exists",
     "CachedMultipleNegativesRankingLoss", "../x", "/abs", "hf://a/b", "s3://a", "a" * 300,
+    "file:/etc/passwd", "hf://datasets/a/b", "hf://datasets/../..", "glue:mrpc", "owner/name:cfg", "${HF_USERNAME}",
     True, False, None, [], {},
 ]  # fmt: skip
 

@@ -60,8 +60,8 @@ import datasets
 
 from stjob.api import SentenceTransformerJobSpec
 from stjob.api.contract import ENV_DATA_DIR
+from stjob.api.data_location import HF_DATASETS_PREFIX, data_path_problem, is_hub_id
 from stjob.api.shapes import SHAPES, shape_of
-from stjob.data_location import HF_DATASETS_PREFIX, data_path_problem, is_hub_id
 from stjob.errors import ConfigError, DataError, StjobError
 
 logger = logging.getLogger(__name__)

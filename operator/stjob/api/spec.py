@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from stjob.api.data_location import HF_DATASETS_PREFIX, HUB_ID_PATTERN, SCHEME_PATTERN, data_path_problem
 from stjob.api.rules import Rule, RuledModel, in_list
 from stjob.api.shapes import LOSSES_BY_TRAINER, LossName, TrainerType
 
@@ -40,6 +41,8 @@ QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # Kubernetes label values (a Kueue queue name, a priority class) share this shape.
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+#: Longest data path or subPath (Linux's PATH_MAX).
+MAX_PATH_LENGTH = 4096
 # A data path inside a mounted volume must not climb out of it.
 _PARENT_SEGMENT = re.compile(r"(^|/)\.\.(/|$)")
 
@@ -128,6 +131,7 @@ class VolumeSource(ApiModel, RuledModel):
     )
     sub_path: str | None = Field(
         None,
+        max_length=MAX_PATH_LENGTH,
         description="Path inside the volume to mount instead of its root. Must be relative and stay inside the volume.",
     )
     read_only: bool = Field(False, description="Mount the volume read-only.")
@@ -149,6 +153,8 @@ class DataSpec(ApiModel, RuledModel):
     path: str = Field(
         ...,
         min_length=1,
+        # Bounded so the server's CEL cost estimate of the path rules fits its budget (tests/kube).
+        max_length=MAX_PATH_LENGTH,
         description="The dataset. With `volume`: a CSV or JSONL file, or a folder holding "
         "`{trainSplit}` and `{validSplit}` files, relative to the volume. Without `volume`: a Hugging Face Hub "
         "dataset id (`owner/name`, optionally `owner/name:config`), or for local runs a file or folder path. "
@@ -179,6 +185,20 @@ class DataSpec(ApiModel, RuledModel):
             cel="!self.path.contains('://') || self.path.startsWith('hf://')",
             check=lambda d: "://" not in d.path or d.path.startswith("hf://"),
             message="only hf:// URLs are accepted as data paths",
+            field=".path",
+        ),
+        Rule["DataSpec"](
+            cel=f"!self.path.startsWith('hf://') || (self.path.matches('^{HF_DATASETS_PREFIX}{HUB_ID_PATTERN}$') "
+            "&& !self.path.contains('..'))",
+            check=lambda d: not d.path.startswith("hf://") or data_path_problem(d.path) is None,
+            message=f"an hf:// data path is {HF_DATASETS_PREFIX}owner/name[:config]",
+            field=".path",
+        ),
+        Rule["DataSpec"](
+            cel=f"self.path.startsWith('hf://') || !self.path.matches('{SCHEME_PATTERN}') "
+            f"|| (self.path.matches('^{HUB_ID_PATTERN}$') && !self.path.contains('..'))",
+            check=lambda d: d.path.startswith("hf://") or data_path_problem(d.path) is None,
+            message=f"a URL is not a data path: use a path or {HF_DATASETS_PREFIX}owner/name",
             field=".path",
         ),
         Rule["DataSpec"](
@@ -334,6 +354,9 @@ class HubSpec(ApiModel):
     username: str | None = Field(
         None,
         min_length=1,
+        max_length=96,
+        # The Hub's user and organisation names; an unexpanded `${HF_USERNAME}` fails here, not at the push.
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
         description="Hub user or organisation; the repo is `{username}/{projectName}`. AutoTrain: `username`.",
     )
     token_secret_ref: SecretKeyRef | None = Field(

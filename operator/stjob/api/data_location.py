@@ -12,9 +12,12 @@ HF_DATASETS_PREFIX = "hf://datasets/"
 # The Hub's repository names: letters, digits, '-', '_', '.', not starting or ending with '-' or '.', and
 # never '..' (which would read as a parent folder). Spelled with [0-9], not \d: \d also matches '١'.
 _HUB_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
-HUB_ID = re.compile(rf"^{_HUB_PART}/{_HUB_PART}(?::[A-Za-z0-9_.-]+)?$")
+#: The patterns are RE2-compatible: the spec's CEL rules use them too (stjob.api.spec).
+HUB_ID_PATTERN = rf"{_HUB_PART}/{_HUB_PART}(?::[A-Za-z0-9_.-]+)?"
+HUB_ID = re.compile(rf"^{HUB_ID_PATTERN}$")
 # A URL scheme such as 'file:' or 's3:' (two letters or more, so a Windows drive 'C:' is not one).
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+SCHEME_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]+:"
+_SCHEME = re.compile(SCHEME_PATTERN)
 
 
 def is_hub_id(text: str) -> bool:
