@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 import kopf
@@ -26,8 +27,23 @@ def liveness_endpoint(settings: OperatorSettings) -> str | None:
     return f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
 
 
-def main() -> None:
+def argument_parser() -> argparse.ArgumentParser:
+    """No arguments: every setting is an environment variable; ``--help`` lists them."""
+    prefix = OperatorSettings.model_config.get("env_prefix", "")
+    fields = OperatorSettings.model_fields
+    lines = [f"  {prefix}{name.upper():<32} {field.description}" for name, field in fields.items()]
+    return argparse.ArgumentParser(
+        prog="stjob-operator",
+        description="Run the stjob operator (Kopf) until SIGTERM.",
+        epilog="settings (environment variables):\n" + "\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
     """Run the operator until SIGTERM/SIGINT (Kopf standalone: replicas elect a leader with a Lease instead)."""
+    # Before any credential is loaded, so that `--help` works anywhere.
+    argument_parser().parse_args(argv)
     settings = OperatorSettings()
     kopf.configure(log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN)
     load_kube_configuration()
