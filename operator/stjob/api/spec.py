@@ -20,7 +20,15 @@ from pydantic.alias_generators import to_camel
 
 from stjob.api.data_location import HF_DATASETS_PREFIX, HUB_ID_PATTERN, SCHEME_PATTERN, data_path_problem
 from stjob.api.rules import Rule, RuledModel, in_list
-from stjob.api.shapes import LOSSES_BY_TRAINER, LossName, TrainerType
+from stjob.api.shapes import (
+    LOSSES_BY_TRAINER,
+    TRAINERS_NEEDING_SENTENCE3,
+    TRAINERS_NEEDING_TARGET,
+    LossName,
+    TrainerType,
+    columns_summary,
+    default_losses_summary,
+)
 
 OptimizerName = Literal["adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"]
 SchedulerName = Literal[
@@ -319,8 +327,7 @@ class LossSpec(ApiModel):
 
     name: LossName | None = Field(
         None,
-        description="Loss class from sentence-transformers. Unset: MultipleNegativesRankingLoss for pair, qa "
-        "and triplet; SoftmaxLoss for pair_class; CoSENTLoss for pair_score.",
+        description=f"Loss class from sentence-transformers. Unset: {default_losses_summary()}.",
     )
     mini_batch_size: int | None = Field(
         None, ge=1, description="Mini-batch size of CachedMultipleNegativesRankingLoss (memory vs. speed)."
@@ -479,9 +486,10 @@ class RunPolicySpec(ApiModel):
 _MUTABLE_SPEC_FIELDS = ("suspend",)
 
 
-# Which trainers need which optional column.
-_NEEDS_SENTENCE3 = ("triplet",)
-_NEEDS_TARGET = ("pair_class", "pair_score")
+def _trainers(names: tuple[str, ...]) -> str:
+    """'the triplet trainer' / 'the pair_class and pair_score trainers'."""
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"the {listed} trainer" + ("s" if len(names) > 1 else "")
 
 
 class SentenceTransformerJobSpec(ApiModel, RuledModel):
@@ -489,9 +497,7 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
 
     trainer: TrainerType = Field(
         "pair_score",
-        description="Dataset shape and training recipe: pair (anchor, positive), pair_class (premise, "
-        "hypothesis, label), pair_score (sentence1, sentence2, score), triplet (anchor, positive, negative), "
-        "qa (query, answer). AutoTrain: `trainer`.",
+        description=f"Dataset shape and training recipe: {columns_summary()}. AutoTrain: `trainer`.",
     )
     data: DataSpec = Field(..., description="Training and validation data.")
     model: ModelSpec = Field(default_factory=ModelSpec, description="Base model.")
@@ -521,15 +527,19 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
 
     RULES: ClassVar[tuple[Rule[Any], ...]] = (
         Rule["SentenceTransformerJobSpec"](
-            cel=f"!(self.trainer in {in_list(_NEEDS_SENTENCE3)}) || has(self.data.columns.sentence3)",
-            check=lambda s: s.trainer not in _NEEDS_SENTENCE3 or s.data.columns.sentence3 is not None,
-            message="the triplet trainer needs data.columns.sentence3 (the negative)",
+            cel=f"!(self.trainer in {in_list(TRAINERS_NEEDING_SENTENCE3)}) || has(self.data.columns.sentence3)",
+            check=lambda s: s.trainer not in TRAINERS_NEEDING_SENTENCE3 or s.data.columns.sentence3 is not None,
+            message=f"{_trainers(TRAINERS_NEEDING_SENTENCE3)} need"
+            + ("" if len(TRAINERS_NEEDING_SENTENCE3) > 1 else "s")
+            + " data.columns.sentence3 (the negative)",
             field=".data.columns.sentence3",
         ),
         Rule["SentenceTransformerJobSpec"](
-            cel=f"!(self.trainer in {in_list(_NEEDS_TARGET)}) || has(self.data.columns.target)",
-            check=lambda s: s.trainer not in _NEEDS_TARGET or s.data.columns.target is not None,
-            message="the pair_class and pair_score trainers need data.columns.target",
+            cel=f"!(self.trainer in {in_list(TRAINERS_NEEDING_TARGET)}) || has(self.data.columns.target)",
+            check=lambda s: s.trainer not in TRAINERS_NEEDING_TARGET or s.data.columns.target is not None,
+            message=f"{_trainers(TRAINERS_NEEDING_TARGET)} need"
+            + ("" if len(TRAINERS_NEEDING_TARGET) > 1 else "s")
+            + " data.columns.target",
             field=".data.columns.target",
         ),
         Rule["SentenceTransformerJobSpec"](
