@@ -486,10 +486,16 @@ class RunPolicySpec(ApiModel):
 _MUTABLE_SPEC_FIELDS = ("suspend",)
 
 
-def _trainers(names: tuple[str, ...]) -> str:
-    """'the triplet trainer' / 'the pair_class and pair_score trainers'."""
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"the {listed} trainer" + ("s" if len(names) > 1 else "")
+def _column_required(column: str, trainers: tuple[str, ...], note: str = "") -> Rule[Any]:
+    """The rule that these trainers' specs name ``data.columns.<column>`` (the shape table says which)."""
+    listed = trainers[0] if len(trainers) == 1 else ", ".join(trainers[:-1]) + " and " + trainers[-1]
+    who = f"the {listed} trainers need" if len(trainers) > 1 else f"the {listed} trainer needs"
+    return Rule["SentenceTransformerJobSpec"](
+        cel=f"!(self.trainer in {in_list(trainers)}) || has(self.data.columns.{column})",
+        check=lambda s: s.trainer not in trainers or getattr(s.data.columns, column) is not None,
+        message=f"{who} data.columns.{column}{note}",
+        field=f".data.columns.{column}",
+    )
 
 
 class SentenceTransformerJobSpec(ApiModel, RuledModel):
@@ -526,22 +532,8 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
     )
 
     RULES: ClassVar[tuple[Rule[Any], ...]] = (
-        Rule["SentenceTransformerJobSpec"](
-            cel=f"!(self.trainer in {in_list(TRAINERS_NEEDING_SENTENCE3)}) || has(self.data.columns.sentence3)",
-            check=lambda s: s.trainer not in TRAINERS_NEEDING_SENTENCE3 or s.data.columns.sentence3 is not None,
-            message=f"{_trainers(TRAINERS_NEEDING_SENTENCE3)} need"
-            + ("" if len(TRAINERS_NEEDING_SENTENCE3) > 1 else "s")
-            + " data.columns.sentence3 (the negative)",
-            field=".data.columns.sentence3",
-        ),
-        Rule["SentenceTransformerJobSpec"](
-            cel=f"!(self.trainer in {in_list(TRAINERS_NEEDING_TARGET)}) || has(self.data.columns.target)",
-            check=lambda s: s.trainer not in TRAINERS_NEEDING_TARGET or s.data.columns.target is not None,
-            message=f"{_trainers(TRAINERS_NEEDING_TARGET)} need"
-            + ("" if len(TRAINERS_NEEDING_TARGET) > 1 else "s")
-            + " data.columns.target",
-            field=".data.columns.target",
-        ),
+        _column_required("sentence3", TRAINERS_NEEDING_SENTENCE3, " (the negative)"),
+        _column_required("target", TRAINERS_NEEDING_TARGET),
         Rule["SentenceTransformerJobSpec"](
             cel="!has(self.training.earlyStopping.enabled) || !self.training.earlyStopping.enabled || "
             "(has(self.data.validSplit) && self.training.evalStrategy != 'no')",
