@@ -60,6 +60,8 @@ SPEC = {
 ROOT = Path(__file__).resolve().parent.parent
 PHASE_TIMEOUT = float(os.environ.get("STJOB_BENCH_TIMEOUT", "120"))  # seconds: every wait is bounded
 STATS: collections.Counter[str] = collections.Counter()  # the emulator's requests by method and kind
+#: The operator's requests only (User-Agent stjob-operator or kopf/...), watches apart: "GET jobs", "WATCH pods".
+OPERATOR_STATS: collections.Counter[str] = collections.Counter()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,7 +125,12 @@ async def _serve_emulator() -> None:
             finally:
                 parts = raw_request.path.rsplit("/namespaces/", 1)[-1].split("/")
                 what = parts[1] if len(parts) > 1 else raw_request.path
-                STATS[f"{raw_request.method} {what}{'/status' if parts[-1] == 'status' else ''}"] += 1
+                kind = f"{what}{'/status' if parts[-1] == 'status' else ''}"
+                STATS[f"{raw_request.method} {kind}"] += 1
+                agent = raw_request.headers.get("User-Agent", "")
+                if agent.startswith(("stjob-operator", "kopf/")):
+                    method = "WATCH" if raw_request.query.get("watch") in ("true", "1") else raw_request.method
+                    OPERATOR_STATS[f"{method} {kind}"] += 1
                 request = serving.get(None)
                 if request is not None:
                     for log in (self._requests, *(payload._requests for payload in self._payloads)):
@@ -176,7 +183,13 @@ async def _serve_emulator() -> None:
         async def stats(request: Any) -> Any:
             return dict(STATS)
 
+        async def operator_stats(request: Any) -> Any:
+            return dict(OPERATOR_STATS)
+
+        # kmock says 1.26, below the operator's minimum (compat); it plays a current server here.
+        emulator["get /version"] << {"major": "1", "minor": "33", "gitVersion": "v1.33.0-kmock"}
         emulator["get /_bench/stats"] << stats
+        emulator["get /_bench/operator-stats"] << operator_stats
         emulator["get /_bench/watchers"] << watchers
         print(str(server.url).rstrip("/"), flush=True)
         stop = asyncio.Event()

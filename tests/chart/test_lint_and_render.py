@@ -106,6 +106,7 @@ def test_deployment_env_follows_the_operator_settings_contract() -> None:
         "STJOB_METRICS_PORT": "8080",
         "STJOB_HEALTH_PORT": "8081",
         "STJOB_LOG_FORMAT": "plain",
+        "STJOB_ALLOW_UNSUPPORTED_KUBERNETES": "false",
         "STJOB_LEADER_ELECTION": "true",
         "STJOB_LEASE_NAME": "stjob-operator",
         "STJOB_LEASE_NAMESPACE": "stjob-system",

@@ -34,6 +34,8 @@ async def emulator(kmock: Any) -> AsyncIterator[Any]:
         "verbs": ["get", "list", "watch", "create", "patch", "delete"],
         "subresources": ["status"],
     }
+    # kmock says 1.26, below the operator's minimum (compat); it plays a current server here.
+    kmock["get /version"] << {"major": "1", "minor": "33", "gitVersion": "v1.33.0-kmock"}
     previous = kubernetes.client.Configuration.get_default_copy()
     kubernetes.client.Configuration.set_default(kubernetes.client.Configuration(host=str(kmock.url).rstrip("/")))
     yield kmock

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from stjob.controller import applied_spec
+from stjob.controller.compat import CURRENT, ServerSupport
 from stjob.controller.control_loop import ControlLoop, Indices
 from stjob.controller.kube_api import ApiError, Resource
 from stjob.controller.settings import OperatorSettings
@@ -30,11 +31,11 @@ class RecordingApi:
         self.calls: list[tuple[str, str, str]] = []
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(("get", res.plural, name))
         return copy.deepcopy(self.objects.get((res.plural, namespace, name)))
 
-    def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         name = body["metadata"]["name"]
         self.calls.append(("create", res.plural, name))
         if (res.plural, namespace, name) in self.objects:
@@ -44,7 +45,7 @@ class RecordingApi:
         self.objects[res.plural, namespace, name] = stored
         return copy.deepcopy(stored)
 
-    def patch(
+    async def patch(
         self, res: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None
     ) -> dict[str, Any]:
         self.calls.append(("patch", res.plural + (f"/{subresource}" if subresource else ""), name))
@@ -56,7 +57,7 @@ class RecordingApi:
                 stored[field] = value
         return copy.deepcopy(stored)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         pass
 
     def take(self) -> list[tuple[str, str, str]]:
@@ -68,14 +69,16 @@ class RecordingApi:
 class World:
     """The indices the watches would fill, and the loop under test."""
 
-    def __init__(self, leading: bool = True) -> None:
+    def __init__(self, leading: bool = True, support: ServerSupport = CURRENT, allow_unsupported: bool = False) -> None:
         self.api = RecordingApi()
         self.resources: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.jobs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.pods: dict[tuple[str, str], list[dict[str, Any]]] = {}
         indices = Indices(self.resources, self.jobs, self.pods)
-        config = OperatorSettings(metrics_port=0, health_port=0, trainer_image="trainer:test")
-        self.loop = ControlLoop(self.api, config, indices, instance="test-0", workers=2)  # type: ignore[arg-type]
+        config = OperatorSettings(
+            metrics_port=0, health_port=0, trainer_image="trainer:test", allow_unsupported_kubernetes=allow_unsupported
+        )
+        self.loop = ControlLoop(self.api, config, indices, instance="test-0", support=support)  # type: ignore[arg-type]
         self.loop.leading = leading
 
     def add(self, body: dict[str, Any]) -> None:
@@ -235,7 +238,7 @@ async def test_a_failed_write_is_retried_after_a_delay(status: int, delay: float
     body = resource()
     world.add(body)
 
-    def refuse(*_: Any, **__: Any) -> Any:
+    async def refuse(*_: Any, **__: Any) -> Any:
         raise ApiError(status, "Nope", "refused", retry_after=1.0 if status == 429 else None)
 
     world.api.create = refuse  # type: ignore[method-assign]
@@ -243,4 +246,60 @@ async def test_a_failed_write_is_retried_after_a_delay(status: int, delay: float
     (timer,) = world.loop.queue._timers.values()
     remaining = timer.when() - asyncio.get_running_loop().time()
     assert delay - 0.5 < remaining <= delay
+    await world.loop.close()
+
+
+async def test_the_trainers_progress_and_the_operators_own_echo_need_no_reconcile() -> None:
+    world = World()
+    body = resource()
+    world.add(body)
+    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    await world.reconcile()
+    world.echo()
+    runs = world.loop.queue.runs
+    world.loop.resource_event("MODIFIED", body)  # the echo of the status patch
+    body["status"]["progress"] = {"step": 10}  # the trainer reports
+    world.loop.resource_event("MODIFIED", body)
+    await asyncio.sleep(0.02)
+    assert world.loop.queue.runs == runs
+    body["metadata"]["annotations"] = {"touched": "now"}  # an admin asks for a reconcile
+    world.loop.resource_event("MODIFIED", body)
+    await asyncio.wait_for(world.settled(), 5)
+    assert world.loop.queue.runs == runs + 1
+    await world.loop.close()
+
+
+OLD_SERVER = ServerSupport((1, 20), "v1.20.2")
+DATA_ERROR = {"exitCode": 4, "message": '{"outcome": "Failed", "reason": "DataError", "message": "row 3"}'}
+
+
+async def test_an_old_server_refuses_every_resource_unless_allowed() -> None:
+    world = World(support=OLD_SERVER)
+    body = resource()
+    world.add(body)
+    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    calls = _names_events(await world.reconcile())
+    assert calls == [("patch", "sentencetransformerjobs/status", "sick"), ("create", "events", "?")]
+    status = world.api.objects["sentencetransformerjobs", "ml", "sick"]["status"]
+    assert status["phase"] == "Failed"
+    assert next(c for c in status["conditions"] if c["type"] == "Failed")["reason"] == "UnsupportedKubernetes"
+    await world.loop.close()
+
+
+async def test_the_degraded_mode_fails_a_data_error_and_stops_the_job() -> None:
+    world = World(support=OLD_SERVER, allow_unsupported=True)
+    body = resource()
+    world.add(body)
+    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    await world.reconcile()
+    assert "podFailurePolicy" not in world.api.objects["jobs", "ml", "sick"]["spec"]
+    world.echo()
+    pod = {"metadata": {"name": "sick-abc", "namespace": "ml"}, "status": {"phase": "Failed", "containerStatuses": [{"name": "trainer", "state": {"terminated": DATA_ERROR}}]}}  # fmt: skip
+    world.pods[KEY] = [pod]
+    calls = await world.reconcile()
+    assert ("patch", "jobs", "sick") in calls
+    assert world.api.objects["jobs", "ml", "sick"]["spec"]["parallelism"] == 0
+    world.echo()
+    assert body["status"]["phase"] == "Failed"
+    assert await world.reconcile() == []
     await world.loop.close()

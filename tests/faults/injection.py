@@ -110,16 +110,16 @@ class Attempt:
 
 
 class ReconcileLog:
-    """Wraps ``reconciler.reconcile`` (what Kopf's create/resume handlers call) to time each attempt."""
+    """Wraps ``reconciler.reconcile`` (what each reconcile of a resource calls) to time each attempt."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.attempts: list[Attempt] = []
         original = reconciler.reconcile
 
-        def timed(api: Any, spec: Any, body: Any, settings: Any, *args: Any, **kwargs: Any) -> Any:
+        async def timed(api: Any, spec: Any, body: Any, settings: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
             try:
-                outcome = original(api, spec, body, settings, *args, **kwargs)
+                outcome = await original(api, spec, body, settings, *args, **kwargs)
             except (ApiError, ChildConflictError):
                 self.attempts.append(Attempt(body["metadata"]["name"], started, time.monotonic(), True))
                 raise

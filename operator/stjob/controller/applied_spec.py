@@ -32,12 +32,15 @@ def with_digest(job: dict[str, Any], spec: SentenceTransformerJobSpec) -> dict[s
     return job
 
 
-def applies(job: Mapping[str, Any] | None, spec: SentenceTransformerJobSpec) -> bool:
-    """Whether the Job was built from this spec (a Job from before the digest existed is trusted)."""
+def applies(job: Mapping[str, Any] | None, spec: SentenceTransformerJobSpec, digest: str | None = None) -> bool:
+    """Whether the Job was built from this spec (a Job from before the digest existed is trusted).
+
+    ``digest``: the spec's digest when the caller has it already (it is cached per spec change).
+    """
     if job is None:
         return True
     recorded = (job.get("metadata", {}).get("annotations") or {}).get(SPEC_DIGEST_ANNOTATION)
-    return recorded is None or recorded == spec_digest(spec)
+    return recorded is None or recorded == (digest or spec_digest(spec))
 
 
 def observed_generation(meta: Mapping[str, Any], current_status: Mapping[str, Any], applied: bool) -> int | None:

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stjob.api import SentenceTransformerJobSpec
+from stjob.controller import applied_spec
 from stjob.controller.observed import Key
+from stjob.controller.status_logic import OPERATOR_KEYS
 from stjob.controller.validation import validate_spec
 from stjob.errors import SpecError
 
@@ -32,6 +34,11 @@ class Remembered:
     job_suspend: bool | None = None
     spec_source: Any = None
     spec: SentenceTransformerJobSpec | SpecError | None = None
+    #: The digest of ``spec`` (applied_spec), computed with it.
+    digest: str | None = None
+    #: What the last reconcile decided from and left: (generation, labels and annotations, the
+    #: operator's status keys after it).
+    decided: tuple[Any, Any, dict[str, Any]] | None = None
 
 
 class Bookkeeping:
@@ -64,10 +71,16 @@ class Bookkeeping:
         if entry.spec is None or entry.spec_source != source:
             try:
                 entry.spec = validate_spec(source)
+                entry.digest = applied_spec.spec_digest(entry.spec)
             except SpecError as exc:
-                entry.spec = exc
+                entry.spec, entry.digest = exc, None
             entry.spec_source = source
         return entry.spec
+
+    def digest_of(self, key: Key) -> str | None:
+        """The digest of the spec ``spec_of`` validated last."""
+        entry = self._by_key.get(key)
+        return None if entry is None else entry.digest
 
     def body(self, key: Key, body: Mapping[str, Any]) -> Mapping[str, Any]:
         """``body`` with the status keys this process wrote laid over it, until the watch shows them."""
@@ -98,14 +111,48 @@ class Bookkeeping:
             return watched
         return {**watched, "spec": {**spec, "suspend": suspend}}
 
+    def settled(self, key: Key, body: Mapping[str, Any]) -> bool:
+        """Whether ``body`` changes nothing a reconcile reads: same generation and spec as the last one
+        decided from, and the operator's status keys as that reconcile left them (its own echo, or the
+        trainer reporting progress). Then no reconcile is needed. (A label or annotation change still
+        counts: touching a resource is how an admin asks for a reconcile.)"""
+        entry = self._by_key.get(key)
+        meta = body.get("metadata") or {}
+        if entry is None or entry.decided is None or entry.uid != str(meta.get("uid") or ""):
+            return False
+        generation, marks, operator_status = entry.decided
+        if meta.get("generation") != generation or marks != _marks(meta):
+            return False
+        if entry.spec_source != dict(body.get("spec") or {}):
+            return False
+        status = body.get("status") or {}
+        return all(status.get(name) == operator_status.get(name) for name in OPERATOR_KEYS)
+
     def wrote(
-        self, key: Key, uid: str, status_patch: Mapping[str, Any], job: Mapping[str, Any] | None, *, created: bool
+        self,
+        key: Key,
+        body: Mapping[str, Any],
+        status: Mapping[str, Any],
+        status_patch: Mapping[str, Any],
+        job: Mapping[str, Any] | None,
+        *,
+        created: bool,
     ) -> None:
-        """Remember a reconcile's writes: the status patch, and the Job it created or re-suspended."""
-        entry = self.of(key, uid)
+        """Remember a reconcile: what it decided from, the status patch, the Job it created or re-suspended.
+
+        ``body``: the resource it read; ``status``: the operator's status keys it computed."""
+        meta = body.get("metadata") or {}
+        entry = self.of(key, str(meta.get("uid") or ""))
+        current = body.get("status") or {}
+        after = {name: status.get(name, current.get(name)) for name in OPERATOR_KEYS}
+        entry.decided = (meta.get("generation"), _marks(meta), after)
         entry.status.update(status_patch)
         if job is not None:
             if created:
                 entry.created_job = job
             else:
                 entry.job_suspend = bool((job.get("spec") or {}).get("suspend"))
+
+
+def _marks(meta: Mapping[str, Any]) -> tuple[Any, Any]:
+    return meta.get("labels"), meta.get("annotations")

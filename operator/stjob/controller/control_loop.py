@@ -2,26 +2,26 @@
 
 Kopf delivers the watch events (``handlers``) and keeps the indices; here each event becomes a kick of
 its resource's key (``workqueue``: one reconcile per resource at a time, bursts folded), the reconcile
-reads the indices (``observed``) and the process's unechoed writes (``bookkeeping``) on the event loop,
-and only a reconcile that has something to write goes to a worker thread for its API calls. Only the
-leader acts (``leadership``); a standby keeps its indices warm and, on taking over, reconciles every
-resource once, which costs no request where nothing changed.
+reads the indices (``observed``) and the process's unechoed writes (``bookkeeping``), and is decided
+first against an API that refuses every call: most events change nothing and end there, without a
+request. Everything runs on the event loop (the API client is aiohttp's). Only the leader acts
+(``leadership``); a standby keeps its indices warm and, on taking over, reconciles every resource
+once, which costs no request where nothing changed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from stjob.api import SentenceTransformerJobSpec
-from stjob.controller import events, metrics, reconciler
+from stjob.controller import compat, events, metrics, reconciler
 from stjob.controller.bookkeeping import Bookkeeping
+from stjob.controller.compat import CURRENT, ServerSupport
 from stjob.controller.kube_api import ApiCalls, ApiError, KubeApi, Resource
 from stjob.controller.observed import Key, Observed, live, our_job, our_pods, owner_key
 from stjob.controller.reconciler import Outcome
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 #: admin must fix (credentials, RBAC, a namespace being deleted, a rejected request, a bug).
 TRANSIENT_RETRY_SECONDS = 10.0
 ADMIN_RETRY_SECONDS = 60.0
+#: A Job's or Pod's event waits this long for the rest of its burst (client-go's AddAfter, in effect).
+CHILD_SETTLE_SECONDS = 0.1
 
 Index = Mapping[Key, Iterable[Mapping[str, Any]]]
 
@@ -55,13 +57,13 @@ class WritesNeeded(Exception):
 class _Offline:
     """An ``ApiCalls`` that refuses every call: a reconcile that completes with it needed none."""
 
-    def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         raise WritesNeeded
 
-    def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         raise WritesNeeded
 
-    def patch(
+    async def patch(
         self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None
     ) -> dict[str, Any]:
         raise WritesNeeded
@@ -88,14 +90,21 @@ class ControlLoop:
     """The operator's state: API client, settings, indices, bookkeeping, the queue and whether it leads."""
 
     def __init__(
-        self, api: KubeApi, config: OperatorSettings, indices: Indices, *, instance: str, workers: int = 16
+        self,
+        api: KubeApi,
+        config: OperatorSettings,
+        indices: Indices,
+        *,
+        instance: str,
+        support: ServerSupport = CURRENT,
     ) -> None:
         self.api, self.config, self.indices, self.instance = api, config, indices, instance
+        #: What the API server supports (``compat``), read at start.
+        self.support = support
         self.memory = Bookkeeping()
         self.queue: KeyedQueue[Key] = KeyedQueue(self._reconcile)
         self.leading = False
         self._triggers: dict[Key, str] = {}
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stjob-reconcile")
 
     # ----------------------------------------------------------------------- events (event loop)
 
@@ -105,21 +114,24 @@ class ControlLoop:
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if event_type == "DELETED":
             self.forget(key)
-        elif not meta.get("deletionTimestamp"):
-            # Being deleted: owner references and the garbage collector remove the children.
+        elif meta.get("deletionTimestamp"):
+            pass  # being deleted: owner references and the garbage collector remove the children
+        elif not self.memory.settled(key, body):
+            # (Settled: the echo of this process's own status patch, or the trainer's progress.)
             self.kick(key, "resource")
 
     def child_event(self, namespace: str | None, labels: Mapping[str, str] | None, kind: str) -> None:
         """A Job or trainer Pod of some resource changed: reconcile that resource."""
         key = owner_key(namespace, labels)
         if key is not None:
-            self.kick(key, kind)
+            # A pod that finishes and its Job's completion arrive together: one reconcile for both.
+            self.kick(key, kind, delay=CHILD_SETTLE_SECONDS)
 
-    def kick(self, key: Key, trigger: str) -> None:
-        """Reconcile ``key`` soon, if this replica leads."""
+    def kick(self, key: Key, trigger: str, delay: float = 0.0) -> None:
+        """Reconcile ``key`` soon (after ``delay`` seconds, folding what comes meanwhile), if this replica leads."""
         if self.leading:
             self._triggers.setdefault(key, trigger)
-            self.queue.kick(key)
+            self.queue.kick(key, delay)
 
     def kick_all(self, trigger: str) -> None:
         """Reconcile every known resource (on taking over: what happened while another replica led)."""
@@ -142,10 +154,9 @@ class ControlLoop:
         self.leading = False
 
     async def close(self) -> None:
-        """Stop: no new runs, wait for those in progress, release the threads."""
+        """Stop: no new runs, wait for those in progress."""
         self.leading = False
         await self.queue.close()
-        self._executor.shutdown(wait=True)
 
     # ----------------------------------------------------------------------- one reconcile
 
@@ -169,14 +180,16 @@ class ControlLoop:
             return None  # deleted: owner references and the garbage collector take its children
         spec = self.memory.spec_of(key, seen.uid, seen.body.get("spec"))
         started = time.perf_counter()
+        digest = self.memory.digest_of(key)
         try:
             try:
-                # Most events change nothing: decide on the loop, and go to a thread only to write.
-                outcome = self.act(OFFLINE, seen, spec)
+                # Most events change nothing: decide without the API first (skipped when there is no
+                # Job yet: creating the children is certain to write).
+                if seen.job is None:
+                    raise WritesNeeded
+                outcome = await self.act(OFFLINE, seen, spec, digest)
             except WritesNeeded:
-                outcome = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self.act, self.api, seen, spec
-                )
+                outcome = await self.act(self.api, seen, spec, digest)
         except ApiError as exc:
             metrics.ERRORS.labels(trigger, "ApiError").inc()
             logger.warning("%s/%s: %s (retrying)", *key, exc)
@@ -187,17 +200,24 @@ class ControlLoop:
             return ADMIN_RETRY_SECONDS
         finally:
             metrics.DURATION.labels(trigger).observe(time.perf_counter() - started)
-        self.memory.wrote(key, seen.uid, outcome.patch, outcome.job, created=seen.job is None)
+        self.memory.wrote(key, seen.body, outcome.status, outcome.patch, outcome.job, created=seen.job is None)
         return outcome.retry_after
 
-    def act(self, api: ApiCalls, seen: Observed, spec: SentenceTransformerJobSpec | SpecError) -> Outcome:
-        """Write what the observation calls for, then the Event (blocking: a worker thread, or OFFLINE)."""
+    async def act(
+        self, api: ApiCalls, seen: Observed, spec: SentenceTransformerJobSpec | SpecError, digest: str | None = None
+    ) -> Outcome:
+        """Write what the observation calls for, then the Event (with OFFLINE: WritesNeeded if anything)."""
         now = reconciler.utc_now()
         if isinstance(spec, SpecError):
-            outcome = reconciler.mark_invalid(api, seen.body, spec.message, now)
+            outcome = await reconciler.mark_invalid(api, seen.body, spec.message, now)
+        elif refused := compat.refusal(self.support, self.config.allow_unsupported_kubernetes, spec):
+            outcome = await reconciler.mark_refused(api, seen.body, refused, now)
         else:
-            outcome = reconciler.reconcile(api, spec, seen.body, self.config, job=seen.job, pods=seen.pods, now=now)
-        if events.announce(api, outcome, self.instance, now):
+            outcome = await reconciler.reconcile(
+                api, spec, seen.body, self.config, job=seen.job, pods=seen.pods, now=now, digest=digest,
+                support=self.support,
+            )  # fmt: skip
+        if await events.announce(api, outcome, self.instance, now):
             self._count(outcome)
         return outcome
 

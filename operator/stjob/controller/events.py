@@ -78,18 +78,26 @@ def event_body(
     }
 
 
-def post(api: ApiCalls, body: dict[str, Any]) -> None:
+async def post(api: ApiCalls, body: dict[str, Any]) -> None:
     """Post an Event; a failure is logged, never raised (Events are a courtesy, the status is the truth)."""
     try:
-        api.create(EVENTS, body["metadata"]["namespace"], body)
+        await api.create(EVENTS, body["metadata"]["namespace"], body)
     except ApiError as exc:
         logger.warning("could not post Event %s: %s", body.get("reason"), exc)
 
 
-def announce(api: ApiCalls, outcome: Outcome, instance: str, now: str) -> bool:
-    """One Event for a phase or reason transition (messages are already redacted); whether one was posted."""
-    if not outcome.changed:
+def worth_an_event(outcome: Outcome) -> bool:
+    """A new phase, or a new reason the user must act on; not a step within a phase (Completing)."""
+    before, after = outcome.before, outcome.after
+    if before is None or before.phase != after.phase:
+        return True
+    return before.reason != after.reason and event_type(outcome) == "Warning"
+
+
+async def announce(api: ApiCalls, outcome: Outcome, instance: str, now: str) -> bool:
+    """One Event per transition worth one (messages are already redacted); whether one was posted."""
+    if not worth_an_event(outcome):
         return False
-    after = outcome.after
-    post(api, event_body(outcome.body, event_type(outcome), after.reason, transition_message(outcome), instance, now))
+    reason, message = outcome.after.reason, transition_message(outcome)
+    await post(api, event_body(outcome.body, event_type(outcome), reason, message, instance, now))
     return True

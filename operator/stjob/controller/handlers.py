@@ -17,17 +17,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import kopf
 
 from stjob.api import GROUP, PLURAL, VERSION
-from stjob.controller import metrics, naming
+from stjob.controller import compat, metrics, naming
 from stjob.controller.control_loop import ControlLoop, Indices
-from stjob.controller.kube_api import KubeApi
+from stjob.controller.kube_api import ApiError, KubeApi
 from stjob.controller.leadership import LeaseConfig, LeaseElector
-from stjob.controller.observed import Key, owner_key
+from stjob.controller.observed import Key, job_view, owner_key, pod_view
 from stjob.controller.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
@@ -39,12 +39,26 @@ _PODS = ("v1", "pods")
 _CHILDREN = {naming.LABEL_JOB_NAME: kopf.PRESENT}
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No change handlers, so nothing diffs: skip Kopf's deep copy of every watched object per event."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def configure_kopf(settings: kopf.OperatorSettings) -> None:
     """Kopf as a watch-and-index engine: no cluster scans, no Events of its own, server-side selectors."""
     # The operator's RBAC has no namespaces or CRD access: serve the namespaces and resources known now.
     settings.scanning.disabled = True
     # The operator posts its own Events (``events``); Kopf's would say "From: kopf".
     settings.posting.enabled = False
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Watch only our Jobs and Pods, not every Pod of the cluster (Kopf filters labels client-side too).
     for resource in (_JOBS, _PODS):
         settings.watching.label_selectors[resource] = naming.LABEL_JOB_NAME
@@ -53,15 +67,28 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 # ------------------------------------------------------------------------------ indices
 
 
-def resource_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+# Async, so that Kopf calls them on the event loop (a sync one is a thread hop per event). They keep
+# plain dicts (``dict(body)``: its stanzas are the event's own dicts; every read through Kopf's views
+# costs several lookups), and of a child only what a reconcile reads.
+
+
+async def resource_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> dict[Key, Any]:
     """Resources by (namespace, name)."""
-    return {(str(namespace), str(name)): body}
+    return {(str(namespace), str(name)): dict(body)}
 
 
-def child_index(namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    """Jobs (or trainer Pods) by (namespace, owning resource's name)."""
-    key = owner_key(namespace, labels)
-    return {} if key is None else {key: body}
+async def job_index(body: kopf.Body, **_: Any) -> dict[Key, Any]:
+    """Jobs by (namespace, owning resource's name)."""
+    job = job_view(dict(body))
+    key = owner_key(job["metadata"].get("namespace"), job["metadata"].get("labels"))
+    return {} if key is None else {key: job}
+
+
+async def pod_index(body: kopf.Body, **_: Any) -> dict[Key, Any]:
+    """Trainer pods by (namespace, owning resource's name)."""
+    pod = pod_view(dict(body))
+    key = owner_key(pod["metadata"].get("namespace"), pod["metadata"].get("labels"))
+    return {} if key is None else {key: pod}
 
 
 # ------------------------------------------------------------------------------ events
@@ -85,18 +112,14 @@ async def on_pod_event(memo: Any, namespace: str | None, labels: Mapping[str, st
 # ------------------------------------------------------------------------------ start and stop
 
 
-async def start(
-    config: OperatorSettings,
-    settings: kopf.OperatorSettings,
-    memo: Any,
-    resource_index: Any,
-    job_index: Any,
-    pod_index: Any,
-    **_: Any,
-) -> None:
+async def start(config: OperatorSettings, settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
     """Build the operator's state in ``memo``; start the metrics server and the leader election."""
     configure_kopf(settings)
-    control = ControlLoop(KubeApi(), config, Indices(resource_index, job_index, pod_index), instance=config.identity)
+    # Kopf passes each index by its id.
+    indices = Indices(kwargs["resource_index"], kwargs["job_index"], kwargs["pod_index"])
+    api = KubeApi()
+    support = await server_support(api)
+    control = ControlLoop(api, config, indices, instance=config.identity, support=support)
     memo.control = control
     metrics.set_phase_source(control.phase_counts)
     memo.metrics_server = metrics.start_server(config.metrics_port) if config.metrics_port else None
@@ -114,6 +137,18 @@ async def start(
     memo.elector_task = asyncio.create_task(memo.elector.run())
 
 
+async def server_support(api: KubeApi) -> compat.ServerSupport:
+    """The API server's version (``/version``, readable by anyone), as ``compat`` sees it."""
+    try:
+        support = compat.parse_version(await api.request("GET", "/version") or {})
+    except ApiError as exc:
+        logger.warning("could not read the server's version (%s): assuming a current one", exc)
+        return compat.CURRENT
+    if not support.supported:
+        logger.warning(compat.unsupported_message(support))
+    return support
+
+
 async def stop(memo: Any, **_: Any) -> None:
     """Release the Lease (a standby takes over at once), finish the runs in progress, close everything."""
     elector: LeaseElector | None = getattr(memo, "elector", None)
@@ -123,7 +158,7 @@ async def stop(memo: Any, **_: Any) -> None:
     control: ControlLoop | None = getattr(memo, "control", None)
     if control is not None:
         await control.close()
-        control.api.close()
+        await control.api.close()
     server = getattr(memo, "metrics_server", None)
     if server is not None:
         server.shutdown()
@@ -136,8 +171,8 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     kopf.on.startup(registry=registry, id="start")(functools.partial(start, config))
     kopf.on.cleanup(registry=registry, id="stop")(stop)
     kopf.index(*_STJOB, registry=registry, id="resource_index")(resource_index)
-    kopf.index(*_JOBS, labels=_CHILDREN, registry=registry, id="job_index")(child_index)
-    kopf.index(*_PODS, labels=_CHILDREN, registry=registry, id="pod_index")(child_index)
+    kopf.index(*_JOBS, labels=_CHILDREN, registry=registry, id="job_index")(job_index)
+    kopf.index(*_PODS, labels=_CHILDREN, registry=registry, id="pod_index")(pod_index)
     kopf.on.event(*_STJOB, registry=registry, id="resource_event")(on_resource_event)
     kopf.on.event(*_JOBS, labels=_CHILDREN, registry=registry, id="job_event")(on_job_event)
     kopf.on.event(*_PODS, labels=_CHILDREN, registry=registry, id="pod_event")(on_pod_event)

@@ -1,24 +1,31 @@
-"""A small, synchronous, dict-in/dict-out Kubernetes API client.
+"""A small, asynchronous, dict-in/dict-out Kubernetes API client (aiohttp, on the operator's event loop).
 
 Connection settings (host, TLS, token with its refresh hook) come from the official client's
-``Configuration`` (in-cluster or kubeconfig); requests go through urllib3 directly so that bodies stay
-plain dicts and the code does not depend on the client's generated models, which changed shape
-between client releases. Only the calls the operator's RBAC allows are offered: no LIST (the watches
-and Kopf's indices are the operator's view of the cluster), no PUT, no DELETE (owner references and
-the garbage collector delete children).
+``Configuration`` (in-cluster or kubeconfig); requests go through aiohttp directly so that bodies stay
+plain dicts, the code does not depend on the client's generated models (which changed shape between
+releases), and no thread is needed: responses are parsed by aiohttp's C parser on the loop, where a
+thread pool with http.client cost the operator most of its CPU. Only the calls the operator's RBAC
+allows are offered: no LIST (the watches and Kopf's indices are the operator's view of the cluster),
+no PUT, no DELETE (owner references and the garbage collector delete children).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
+import aiohttp
 import kubernetes
-import urllib3
 
 from stjob.api import GROUP, PLURAL, VERSION
+
+#: How long the token from the configuration's refresh hook is reused (projected tokens rotate hourly).
+AUTH_REFRESH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -82,47 +89,64 @@ class ApiError(Exception):
 class ApiCalls(Protocol):
     """The calls the reconciler makes (KubeApi; a stand-in that refuses them all, see control_loop)."""
 
-    def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None: ...
 
-    def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
-    def patch(
+    async def patch(
         self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None
     ) -> dict[str, Any]: ...
 
 
+def ssl_context(config: Any) -> ssl.SSLContext | bool:
+    """The TLS settings of a client ``Configuration`` (False: plain HTTP or verification off)."""
+    if not str(config.host).startswith("https"):
+        return False
+    context = ssl.create_default_context(cafile=config.ssl_ca_cert or None)
+    if not config.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if config.cert_file:
+        context.load_cert_chain(config.cert_file, config.key_file)
+    return context
+
+
 class KubeApi:
-    """GET/LIST/POST/PATCH against one API server, as plain dicts."""
+    """GET/POST/PATCH against one API server, as plain dicts (use from the event loop that made it)."""
 
     def __init__(self, configuration: Any | None = None, timeout: float = 30.0) -> None:
         config = configuration or kubernetes.client.Configuration.get_default_copy()
         self._config = config
         self._host = str(config.host).rstrip("/")
-        self._timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
-        tls: dict[str, Any] = {}
-        if self._host.startswith("https"):
-            tls = {
-                "cert_reqs": "CERT_REQUIRED" if config.verify_ssl else "CERT_NONE",
-                "ca_certs": config.ssl_ca_cert,
-                "cert_file": config.cert_file,
-                "key_file": config.key_file,
-            }
-            if not config.verify_ssl:
-                tls["assert_hostname"] = False
-        # Many handlers run in parallel threads: keep enough connections to avoid reconnecting.
-        self._http = urllib3.PoolManager(num_pools=4, maxsize=32, **tls)
+        self._ssl = ssl_context(config)
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
+        self._session: aiohttp.ClientSession | None = None
+        self._auth_headers: dict[str, str] | None = None
+        self._auth_until = 0.0
+
+    def _auth(self) -> dict[str, str]:
+        # auth_settings() calls the token refresh hook (exec plugins, projected tokens): costly (it
+        # rebuilds the configuration and scans the environment for proxies), so at most once a minute.
+        now = time.monotonic()
+        if self._auth_headers is None or now >= self._auth_until:
+            settings = self._config.auth_settings().values()
+            self._auth_headers = {a["key"]: a["value"] for a in settings if a.get("in") == "header" and a.get("value")}
+            self._auth_until = now + AUTH_REFRESH_SECONDS
+        return self._auth_headers
 
     def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "stjob-operator"}
+        headers = {"Accept": "application/json", "User-Agent": "stjob-operator", **self._auth()}
         if content_type:
             headers["Content-Type"] = content_type
-        # auth_settings() calls the token refresh hook (exec plugins, projected tokens).
-        for auth in self._config.auth_settings().values():
-            if auth.get("in") == "header" and auth.get("value"):
-                headers[auth["key"]] = auth["value"]
         return headers
 
-    def request(
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=32, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def request(
         self,
         method: str,
         path: str,
@@ -131,46 +155,50 @@ class KubeApi:
         content_type: str | None = None,
     ) -> Any:
         """One call; the decoded JSON response, or ApiError."""
-        url = self._host + path + (f"?{urlencode(query)}" if query else "")
         payload = json.dumps(body).encode() if body is not None else None
         headers = self._headers(content_type or ("application/json" if payload is not None else None))
         try:
-            response = self._http.request(
-                method, url, body=payload, headers=headers, timeout=self._timeout, retries=False
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise ApiError(0, type(exc).__name__, str(exc)) from exc
-        data = response.data
-        if response.status >= 400:
-            raise _error_from(response.status, data, response.headers.get("Retry-After"))
+            async with self._client().request(
+                method, self._host + path, params=query, data=payload, headers=headers
+            ) as response:
+                data = await response.read()
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise ApiError(0, type(exc).__name__, str(exc) or "no answer") from exc
+        if status >= 400:
+            raise _error_from(status, data, retry_after)
         return json.loads(data) if data else None
 
-    def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         try:
-            result: dict[str, Any] = self.request("GET", resource.path(namespace, name))
+            result: dict[str, Any] = await self.request("GET", resource.path(namespace, name))
         except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
         return result
 
-    def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST the object; ApiError 409 when the name is taken."""
-        result: dict[str, Any] = self.request("POST", resource.path(namespace), body=body)
+        result: dict[str, Any] = await self.request("POST", resource.path(namespace), body=body)
         return result
 
-    def patch(
+    async def patch(
         self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None
     ) -> dict[str, Any]:
         """A JSON merge patch (RFC 7386): only the named keys change; lists are replaced whole."""
         path = resource.path(namespace, name, subresource)
-        result: dict[str, Any] = self.request("PATCH", path, body=patch, content_type="application/merge-patch+json")
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, body=patch, content_type="application/merge-patch+json"
+        )
         return result
 
-    def close(self) -> None:
-        """Drop the pooled connections."""
-        self._http.clear()
+    async def close(self) -> None:
+        """Close the connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def _error_from(status: int, data: bytes, retry_after: str | None) -> ApiError:

@@ -48,7 +48,7 @@ class LeaseConfig:
 
 
 class LeaseElector:
-    """One replica's view of the Lease; ``try_acquire_or_renew`` runs in a thread, the loop on the event loop."""
+    """One replica's view of the Lease, and the loop that keeps it (on the event loop)."""
 
     def __init__(
         self,
@@ -67,7 +67,7 @@ class LeaseElector:
         self._lease_duration = config.duration
         self._stopping = asyncio.Event()
 
-    # ---------------------------------------------------------------------------- one try (blocking)
+    # ---------------------------------------------------------------------------- one try
 
     def _observe(self, lease: Mapping[str, Any]) -> None:
         spec = lease.get("spec") or {}
@@ -87,10 +87,10 @@ class LeaseElector:
             "leaseTransitions": transitions + (1 if taking_over and holder_before else 0),
         }
 
-    def try_acquire_or_renew(self) -> bool:
+    async def try_acquire_or_renew(self) -> bool:
         """Hold the Lease after this call? (One GET, and a POST or PATCH when it is ours to take.)"""
         cfg = self.config
-        lease = self.api.get(LEASES, cfg.namespace, cfg.name)
+        lease = await self.api.get(LEASES, cfg.namespace, cfg.name)
         if lease is None:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
@@ -99,7 +99,7 @@ class LeaseElector:
                 "spec": self._spec(None, 0, None),
             }
             try:
-                self._observe(self.api.create(LEASES, cfg.namespace, body))
+                self._observe(await self.api.create(LEASES, cfg.namespace, body))
             except ApiError as exc:
                 if exc.status == 409:
                     return False  # another replica created it first
@@ -115,26 +115,26 @@ class LeaseElector:
             "spec": self._spec(holder, int(spec.get("leaseTransitions") or 0), spec.get("acquireTime")),
         }
         try:
-            self._observe(self.api.patch(LEASES, cfg.namespace, cfg.name, patch))
+            self._observe(await self.api.patch(LEASES, cfg.namespace, cfg.name, patch))
         except ApiError as exc:
             if exc.status == 409:
                 return False  # someone wrote it since our GET: they won this round
             raise
         return True
 
-    def release(self) -> None:
+    async def release(self) -> None:
         """Give the Lease up (shutdown): a standby takes over at its next try instead of after expiry."""
         cfg = self.config
         patch = {"spec": {"holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": None, "acquireTime": None}}
         try:
-            lease = self.api.get(LEASES, cfg.namespace, cfg.name)
+            lease = await self.api.get(LEASES, cfg.namespace, cfg.name)
             if lease is not None and (lease.get("spec") or {}).get("holderIdentity") == cfg.identity:
                 patch["metadata"] = {"resourceVersion": lease.get("metadata", {}).get("resourceVersion")}
-                self.api.patch(LEASES, cfg.namespace, cfg.name, patch)
+                await self.api.patch(LEASES, cfg.namespace, cfg.name, patch)
         except ApiError as exc:
             logger.warning("could not release the lease %s/%s: %s", cfg.namespace, cfg.name, exc)
 
-    # ---------------------------------------------------------------------------- the loop (event loop)
+    # ---------------------------------------------------------------------------- the loop
 
     def _set_leading(self, leading: bool) -> None:
         if leading == self.leading:
@@ -157,7 +157,7 @@ class LeaseElector:
         """Acquire, renew, take over, step down, until ``stop()``; then release the Lease if held."""
         while not self._stopping.is_set():
             try:
-                held = await asyncio.to_thread(self.try_acquire_or_renew)
+                held = await self.try_acquire_or_renew()
             except ApiError as exc:
                 logger.warning("lease %s/%s: %s", *self._where(), exc)
                 held = False
@@ -172,7 +172,7 @@ class LeaseElector:
                 await asyncio.wait_for(self._stopping.wait(), self._next_try_in())
         if self.leading:
             self._set_leading(False)
-            await asyncio.to_thread(self.release)
+            await self.release()
 
     def stop(self) -> None:
         """Ask ``run`` to finish (it releases the Lease)."""

@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     argument_parser().parse_args(argv)
     settings = OperatorSettings()
     kopf.configure(log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN)
+    # Kopf logs "Handler ... succeeded" at INFO for every watch event; keep its warnings and errors.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     load_kube_configuration()
     # Kopf's default registry also carries its login handlers (the same kubeconfig / in-cluster token).
     registry = kopf.get_default_registry()

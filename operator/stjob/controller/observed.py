@@ -41,9 +41,40 @@ class Observed:
         return str(self.body["metadata"].get("uid") or "")
 
 
+#: What a reconcile reads of a Job's or Pod's metadata (the rest, the pod template above all, is dropped
+#: from the index: smaller in memory, and the status logic walks less).
+_KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+
+
+def _kept_metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    return {key: meta[key] for key in _KEPT_METADATA if key in meta}
+
+
+def job_view(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a Job a reconcile reads: identity, ``spec.suspend`` and ``parallelism``, status."""
+    spec = job.get("spec") or {}
+    kept_spec = {key: spec[key] for key in ("suspend", "parallelism") if key in spec}
+    return {"metadata": _kept_metadata(job), "spec": kept_spec, "status": job.get("status") or {}}
+
+
+def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a Pod a reconcile reads: identity and status."""
+    return {"metadata": _kept_metadata(pod), "status": pod.get("status") or {}}
+
+
 def owner_key(namespace: str | None, labels: Mapping[str, str] | None) -> Key | None:
     """The owning resource's key from a child's labels (None: not one of ours)."""
-    owner = naming.owner_name_of(dict(labels or {}))
+    owner = (labels or {}).get(naming.LABEL_JOB_NAME) or None
     return None if owner is None or namespace is None else (namespace, owner)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from stjob.api import SentenceTransformerJobSpec
 from stjob.controller import applied_spec, builders, status_logic
+from stjob.controller.compat import CURRENT, REASON_UNSUPPORTED, ServerSupport
 from stjob.controller.kube_api import JOBS, STJOBS, ApiCalls, ApiError, resource_of
 from stjob.controller.ownership import ChildConflictError, check_existing
 from stjob.controller.settings import OperatorSettings
@@ -49,11 +50,6 @@ class Outcome:
     retry_after: float | None = None
 
     @property
-    def changed(self) -> bool:
-        """Whether the phase or the reason moved (worth an Event)."""
-        return self.before is None or (self.before.phase, self.before.reason) != (self.after.phase, self.after.reason)
-
-    @property
     def started_now(self) -> str | None:
         """The startTime this reconcile set for the first time, if any."""
         start = self.patch.get("startTime")
@@ -61,16 +57,16 @@ class Outcome:
         return str(start) if start and not had else None
 
 
-def ensure_child(api: ApiCalls, desired: dict[str, Any]) -> dict[str, Any]:
+async def ensure_child(api: ApiCalls, desired: dict[str, Any]) -> dict[str, Any]:
     """Create the child, or accept the one already there when it is ours (ChildConflictError if not)."""
     resource, meta = resource_of(desired), desired["metadata"]
     try:
-        created: dict[str, Any] = api.create(resource, meta["namespace"], desired)
+        created: dict[str, Any] = await api.create(resource, meta["namespace"], desired)
         return created
     except ApiError as exc:
         if exc.status != 409:
             raise
-    existing = api.get(resource, meta["namespace"], meta["name"])
+    existing = await api.get(resource, meta["namespace"], meta["name"])
     if existing is None:
         # Deleted between our POST and GET (an old incarnation being collected): retry later.
         raise ApiError(409, "Conflict", f"{desired['kind']} {meta['name']} is being deleted")
@@ -78,36 +74,40 @@ def ensure_child(api: ApiCalls, desired: dict[str, Any]) -> dict[str, Any]:
     return existing
 
 
-def create_children(
-    api: ApiCalls, spec: SentenceTransformerJobSpec, meta: Mapping[str, Any], settings: OperatorSettings
+async def create_children(
+    api: ApiCalls,
+    spec: SentenceTransformerJobSpec,
+    meta: Mapping[str, Any],
+    settings: OperatorSettings,
+    support: ServerSupport = CURRENT,
 ) -> dict[str, Any]:
     """Every child in order, the Job last (so its pods find their config and identity); returns the Job."""
-    *others, job = builders.build_children(spec, meta, settings)
+    *others, job = builders.build_children(spec, meta, settings, support)
     for child in others:
-        ensure_child(api, child)
-    return ensure_child(api, applied_spec.with_digest(job, spec))
+        await ensure_child(api, child)
+    return await ensure_child(api, applied_spec.with_digest(job, spec))
 
 
-def sync_suspend(api: ApiCalls, spec: SentenceTransformerJobSpec, job: Mapping[str, Any]) -> Mapping[str, Any]:
+async def sync_suspend(api: ApiCalls, spec: SentenceTransformerJobSpec, job: Mapping[str, Any]) -> Mapping[str, Any]:
     """Make the Job's ``spec.suspend`` follow the resource (but leave a queued Job to Kueue)."""
     want = builders.desired_job_suspend(spec)
     if want is None or bool(job.get("spec", {}).get("suspend")) == want:
         return job
     meta = job["metadata"]
-    return api.patch(JOBS, meta["namespace"], meta["name"], {"spec": {"suspend": want}})
+    return await api.patch(JOBS, meta["namespace"], meta["name"], {"spec": {"suspend": want}})
 
 
-def _write_status(api: ApiCalls, body: Mapping[str, Any], new: dict[str, Any]) -> Outcome:
+async def _write_status(api: ApiCalls, body: Mapping[str, Any], new: dict[str, Any]) -> Outcome:
     meta, current = body["metadata"], body.get("status") or {}
     patch = status_logic.status_patch(current, new)
     if patch:
-        api.patch(STJOBS, meta["namespace"], meta["name"], {"status": patch}, subresource="status")
+        await api.patch(STJOBS, meta["namespace"], meta["name"], {"status": patch}, subresource="status")
     after = status_logic.verdict_of(new)
     assert after is not None  # every status built here has a phase
     return Outcome(body=body, before=status_logic.verdict_of(current), after=after, patch=patch, status=new)
 
 
-def reconcile(
+async def reconcile(
     api: ApiCalls,
     spec: SentenceTransformerJobSpec,
     body: Mapping[str, Any],
@@ -116,11 +116,15 @@ def reconcile(
     job: Mapping[str, Any] | None,
     pods: Sequence[Mapping[str, Any]],
     now: str | None = None,
+    digest: str | None = None,
+    support: ServerSupport = CURRENT,
 ) -> Outcome:
     """Children present, Job suspended as asked, status true; ``job``/``pods``: this resource's, as watched.
 
     A finished resource is left alone: its Job may be gone (ttlSecondsAfterFinished) and must not be
-    created again. Raises ApiError for the caller to retry.
+    created again. Raises ApiError for the caller to retry. ``digest``: the spec's, if known already.
+    ``support``: the server's (``compat``); without podFailurePolicy the operator enforces it: a
+    non-retryable exit fails the resource and stops the Job (``parallelism: 0``, no retry pod).
     """
     meta, current = body["metadata"], body.get("status") or {}
     now = now or utc_now()
@@ -128,31 +132,53 @@ def reconcile(
     if current.get("phase") not in TERMINAL_PHASES:
         if job is None:
             try:
-                job = touched = create_children(api, spec, meta, settings)
+                job = touched = await create_children(api, spec, meta, settings, support)
             except ChildConflictError as exc:
-                return blocked(api, spec, body, exc, now)
+                return await blocked(api, spec, body, exc, now)
             pods = []  # a Job that did not exist a moment ago has no pods yet
         else:
-            synced = sync_suspend(api, spec, job)
+            synced = await sync_suspend(api, spec, job)
             touched, job = (synced if synced is not job else None), synced
-    generation = applied_spec.observed_generation(meta, current, applied_spec.applies(job, spec))
+    generation = applied_spec.observed_generation(meta, current, applied_spec.applies(job, spec, digest))
     honest = {**meta, "generation": generation}
-    new = status_logic.next_status(spec, honest, job, pods, current, now)
-    return replace(_write_status(api, body, new), job=touched)
+    enforce = not support.pod_failure_policy
+    new = status_logic.next_status(spec, honest, job, pods, current, now, enforce_failure_policy=enforce)
+    if enforce and new["phase"] == "Failed" and current.get("phase") not in TERMINAL_PHASES and job is not None:
+        touched = await stop_job(api, job)
+    return replace(await _write_status(api, body, new), job=touched)
 
 
-def blocked(
+async def stop_job(api: ApiCalls, job: Mapping[str, Any]) -> Mapping[str, Any]:
+    """No further pods (degraded mode: the Job controller would otherwise retry a non-retryable failure)."""
+    if (job.get("spec") or {}).get("parallelism") == 0:
+        return job
+    meta = job["metadata"]
+    return await api.patch(JOBS, meta["namespace"], meta["name"], {"spec": {"parallelism": 0}})
+
+
+async def mark_refused(api: ApiCalls, body: Mapping[str, Any], message: str, now: str | None = None) -> Outcome:
+    """Failed / UnsupportedKubernetes: this server cannot run the resource (``compat``); nothing is created."""
+    current = body.get("status") or {}
+    if current.get("phase") in TERMINAL_PHASES:
+        new = dict(current)
+    else:
+        verdict = Verdict("Failed", REASON_UNSUPPORTED, message)
+        new = status_logic.build_status(verdict, None, body["metadata"], current, now or utc_now())
+    return await _write_status(api, body, new)
+
+
+async def blocked(
     api: ApiCalls, spec: SentenceTransformerJobSpec, body: Mapping[str, Any], conflict: ChildConflictError, now: str
 ) -> Outcome:
     """Pending, saying which object is in the way; tried again later (the caller schedules it)."""
     previous = conflict.previous_incarnation
     verdict = Verdict("Pending", REASON_WAITING_FOR_GC if previous else conflict.reason, conflict.message)
     new = status_logic.build_status(verdict, spec, body["metadata"], body.get("status") or {}, now)
-    outcome = _write_status(api, body, new)
+    outcome = await _write_status(api, body, new)
     return replace(outcome, retry_after=GC_RETRY_SECONDS if previous else CONFLICT_RETRY_SECONDS)
 
 
-def mark_invalid(api: ApiCalls, body: Mapping[str, Any], message: str, now: str | None = None) -> Outcome:
+async def mark_invalid(api: ApiCalls, body: Mapping[str, Any], message: str, now: str | None = None) -> Outcome:
     """Failed / ConfigError for a spec that does not validate; nothing gets created."""
     new = status_logic.invalid_spec_status(body["metadata"], message, body.get("status"), now or utc_now())
-    return _write_status(api, body, new)
+    return await _write_status(api, body, new)

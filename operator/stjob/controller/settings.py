@@ -41,6 +41,11 @@ class OperatorSettings(BaseSettings):
         15.0, gt=0, description="A standby takes over after seeing the Lease unrenewed this long."
     )
     lease_retry_seconds: float = Field(2.0, gt=0, description="How often the leader renews and a standby looks.")
+    allow_unsupported_kubernetes: bool = Field(
+        False,
+        description="On a server older than the minimum (compat), run single-node jobs in the degraded mode "
+        "instead of refusing every resource.",
+    )
     pod_name: str = Field(
         "", description="This replica's name (downward API): the Lease holder and the Events' reportingInstance."
     )

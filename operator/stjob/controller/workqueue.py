@@ -36,12 +36,15 @@ class KeyedQueue(Generic[K]):
         """Keys with a run waiting, running, or a retry pending."""
         return len(self._states.keys() | self._timers.keys())
 
-    def kick(self, key: K) -> None:
-        """Reconcile ``key`` soon (once, however many times it is kicked before the run starts)."""
+    def kick(self, key: K, delay: float = 0.0) -> None:
+        """Reconcile ``key`` soon (once, however many times it is kicked before the run starts).
+
+        ``delay``: wait this long first, folding whatever else comes meanwhile (a new key only).
+        """
         state = self._states.get(key)
         if state is None:
             self._states[key] = _State.WAITING
-            self._tasks[key] = asyncio.get_running_loop().create_task(self._drain(key))
+            self._tasks[key] = asyncio.get_running_loop().create_task(self._drain(key, delay))
         elif state is _State.RUNNING:
             self._states[key] = _State.AGAIN
 
@@ -71,14 +74,16 @@ class KeyedQueue(Generic[K]):
         if timer is not None:
             timer.cancel()
 
-    async def _drain(self, key: K) -> None:
+    async def _drain(self, key: K, settle: float) -> None:
         try:
+            if settle:
+                await asyncio.sleep(settle)
             while True:
                 self._states[key] = _State.RUNNING
                 self.runs += 1
-                delay = await self._run(key)
-                if delay is not None:
-                    self.kick_later(key, delay)
+                retry = await self._run(key)
+                if retry is not None:
+                    self.kick_later(key, retry)
                 else:
                     self._cancel_timer(key)
                 if self._states[key] is not _State.AGAIN:
