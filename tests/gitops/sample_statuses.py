@@ -6,8 +6,6 @@ trainer reports progress or an output: the GitOps health checks are tested again
 against statuses written by hand.
 """
 
-# ruff: noqa: E501  (test tables: one case per line reads better than wrapped rows)
-
 from __future__ import annotations
 
 import copy
