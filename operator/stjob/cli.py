@@ -193,7 +193,7 @@ def plot(
     """Plot a run's training loss and evaluation metrics to a PNG; prints its path."""
     from stjob.metrics_plot import plot_run
 
-    if run_dir.is_dir() and not (run_dir / "metrics.jsonl").exists():
+    if run_dir.is_dir() and not (run_dir / contract.METRICS_FILE).exists():
         raise _fail(UsageError(f"{run_dir}: no metrics.jsonl here; is it a run folder (OUTPUT_DIR/projectName)?"))
     try:
         typer.echo(str(plot_run(run_dir, out)))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stjob.api.resource import GROUP, LABEL_JOB_NAME, PLURAL, VERSION
-from stjob.api.status import TERMINAL_PHASES
+from stjob.api.status import TERMINAL_PHASES, format_duration
 from stjob.errors import EXIT_CLUSTER_ERROR, StjobError
 
 
@@ -181,16 +181,6 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return "-" if value is None else str(value)
-
-
-def format_duration(seconds: float) -> str:
-    """``5m10s``, ``1h02m``, ``42s``: an ETA or elapsed time, as the CLI and the trainer's logs show it."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def progress_line(status: dict[str, Any], width: int = 30) -> str:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stjob.api import contract
 from stjob.errors import DataError
 
 # Keys of an evaluation event that are bookkeeping, not a metric worth a curve.
@@ -60,7 +61,7 @@ def plot_run(run_dir: Path, out: Path | None = None, metrics: list[str] | None =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics_file = run_dir / "metrics.jsonl" if run_dir.is_dir() else run_dir
+    metrics_file = run_dir / contract.METRICS_FILE if run_dir.is_dir() else run_dir
     curves = read_curves(metrics_file)
     if not curves.train_loss and not curves.eval_metrics and not curves.eval_loss:
         raise DataError("no loss or evaluation metric to plot", file=str(metrics_file))

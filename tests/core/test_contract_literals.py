@@ -33,6 +33,9 @@ PATHS = {
     contract.TERMINATION_LOG,
     contract.HF_HOME_DIR,
     contract.SHM_DIR,
+    # the run folder's files
+    contract.METRICS_FILE,
+    contract.RESULT_FILE,
 }
 #: Pieces of the redaction patterns: a second regex for secrets is a second redaction function.
 REDACTION_PIECES = re.compile(r"hf_\[|bearer\)|PRIVATE KEY-----|\(\?<=://\)|AKIA\|", re.IGNORECASE)

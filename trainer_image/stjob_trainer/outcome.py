@@ -57,7 +57,7 @@ def _already_failed(path: Path) -> bool:
 
 def write_result(run_dir: Path, result: dict[str, Any]) -> Path:
     """``{run}/result.json``: the final summary (outcome, metrics, model path, hub URL, timings)."""
-    path = run_dir / "result.json"
+    path = run_dir / contract.RESULT_FILE
     tmp = path.with_suffix(".json.tmp")
     # NaN/Infinity (a constant validation set, a -inf "best") is no JSON: null plus a warning.
     safe = json_safe(result, what=str(path))

@@ -22,9 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from stjob.api import contract
 from stjob.api.resource import GROUP, PLURAL, VERSION
-from stjob.api.status import Metrics, OutputStatus
+from stjob.api.status import Metrics, OutputStatus, format_duration
 from stjob.api.status import Progress as ProgressStatus
-from stjob.cluster_view import format_duration
 from stjob_trainer.finite import json_safe
 from stjob_trainer.world import current_world
 

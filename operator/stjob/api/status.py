@@ -78,3 +78,13 @@ class SentenceTransformerJobStatus(ApiModel):
     kopf: dict[str, Any] | None = Field(
         None, description="Kopf's own bookkeeping (handler progress); kept so structural pruning does not drop it."
     )
+
+
+def format_duration(seconds: float) -> str:
+    """``5m10s``, ``1h02m``, ``42s``: an ETA or elapsed time, as the CLI and the trainer's logs show it."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
