@@ -13,6 +13,7 @@ from typing import Any
 import datasets
 import huggingface_hub.constants
 import pytest
+from pydantic import ValidationError
 
 from stjob.api import SentenceTransformerJobSpec
 from stjob.errors import EXIT_CONFIG_ERROR, ConfigError, DataError
@@ -551,9 +552,13 @@ def test_hub_ids(tmp_path: Path, path: str, expected: str) -> None:
     assert resolve_data_location(spec, base_dir=tmp_path, data_root=None) == expected
 
 
-def test_other_hf_urls_are_config_errors() -> None:
+def test_other_hf_urls_are_refused_by_the_spec_and_again_by_the_trainer() -> None:
+    with pytest.raises(ValidationError, match="hf://datasets/owner/name"):
+        make_spec("pair_score", "hf://models/x/y")
+    spec = make_spec("pair_score", "hf://datasets/a/b")
+    spec.data.__dict__["path"] = "hf://models/x/y"  # past validation (a hand-made config file): checked again
     with pytest.raises(ConfigError, match="hf://datasets/owner/name"):
-        resolve_data_location(make_spec("pair_score", "hf://models/x/y"), base_dir=None, data_root=None)
+        resolve_data_location(spec, base_dir=None, data_root=None)
 
 
 def test_hub_dataset_offline_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
