@@ -67,7 +67,7 @@ lint: venv
 unit: venv helm
 	OMP_NUM_THREADS=1 $(OFFLINE) $(PY) -m pytest -m "not slow and not kube"
 
-test: venv helm kube lint
+test: venv helm kube images lint
 	OMP_NUM_THREADS=1 $(OFFLINE) PATH="$(CURDIR)/.cache/bin:$$PATH" $(PY) -m pytest
 
 crd: venv

@@ -682,8 +682,7 @@ class StandInKubelet:
 
         self.api_client = api_client
         self.core = kubernetes.client.CoreV1Api(api_client)
-        split = urlsplit(server)
-        self.api_server = (split.hostname or "127.0.0.1", split.port or 443)
+        self.api_server = self.address_of(server)
         self.work_dir = work_dir
         self.namespaces = set(namespaces)
         self.node_name = node_name
@@ -691,11 +690,19 @@ class StandInKubelet:
         self.runs: dict[str, PodRun] = {}
         #: (namespace/name, why) of every Pod refused
         self.refused: list[tuple[str, str]] = []
+        #: namespace/name of every Pod whose container this kubelet started, in order
+        self.started: list[str] = []
         #: unexpected errors in the kubelet's own threads (a test should assert this stays empty)
         self.errors: list[str] = []
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
+
+    @staticmethod
+    def address_of(server: str) -> tuple[str, int]:
+        """(host, port) of an API server URL: what ``KUBERNETES_SERVICE_HOST``/``PORT`` say to a Pod."""
+        split = urlsplit(server)
+        return split.hostname or "127.0.0.1", split.port or 443
 
     # -------------------------------------------------------------- lifecycle
 
@@ -774,6 +781,10 @@ class StandInKubelet:
         with self._lock:
             run = self.runs.get(uid)
             if run is None:
+                if meta.get("deletionTimestamp") and spec.get("nodeName") == self.node_name:
+                    # ours, but its thread is gone (a restarted kubelet): nothing runs, remove it
+                    self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0)
+                    return
                 if meta.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                     return
                 if spec.get("nodeName") not in (None, "", self.node_name):
@@ -836,8 +847,12 @@ class StandInKubelet:
             run.stop.wait()
             self._finish_deleted(run)
             return
+        if run.stop.is_set():  # deleted while its volumes were being made: never start it
+            self._finish_deleted(run)
+            return
         name = f"k8s-{run.namespace}-{run.name}-{run.uid[:8]}"[:120]
         container_id = self._podman(*argv[1:2], "-d", "--name", name, *argv[2:]).stdout.strip()
+        self.started.append(f"{run.namespace}/{run.name}")
         container_ref = f"podman://{container_id}"
         image_id = f"sha256:{inspected['Id']}"
         container_started = now()
