@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,11 +142,13 @@ async def test_watch_gives_up_with_the_timeout_code(kmock: Any, kubeconfig: Path
     assert "still Running after 0.05 s" in result.stderr
 
 
-def _closed_port() -> int:
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port bound but not listening, held for the test: connections are refused, and no other process
+    can take it meanwhile (a port closed again could be reused before the command connects)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # closed again: nothing listens there
+        yield int(sock.getsockname()[1])
 
 
 KUBECONFIG_OK = (
@@ -177,10 +180,11 @@ def test_unusable_cluster_says_which_and_what_to_do(
     expected: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    refused_port: int,
 ) -> None:
     config = tmp_path / "kubeconfig"
     if kubeconfig_text is not None:
-        config.write_text(kubeconfig_text.format(port=_closed_port()))
+        config.write_text(kubeconfig_text.format(port=refused_port))
     monkeypatch.setenv("KUBECONFIG", str(config))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     result = runner.invoke(app, [command, "sick", *extra])

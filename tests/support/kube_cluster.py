@@ -23,9 +23,10 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "kube-build.sh"
@@ -45,7 +46,7 @@ def ensure_binaries() -> Path:
 
 
 def free_port() -> int:
-    """A loopback port free right now (servers that lose the race fail to start and are retried)."""
+    """A loopback port free right now; a server that loses the race to it is started again (``retried``)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -236,7 +237,7 @@ def kubectl_binary() -> str:
     return found
 
 
-def start_etcd(run_dir: Path) -> tuple[Process, str]:
+def _start_etcd(run_dir: Path) -> tuple[Process, str]:
     client, peer = free_port(), free_port()
     url = f"http://127.0.0.1:{client}"
     proc = start_process(
@@ -270,7 +271,7 @@ def start_etcd(run_dir: Path) -> tuple[Process, str]:
         time.sleep(0.2)
 
 
-def start_kube_cluster(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> KubeCluster:
+def _start_kube_cluster(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> KubeCluster:
     """kube-apiserver 1.20 with RBAC, then kube-controller-manager against it."""
     port = free_port()
     server = f"https://127.0.0.1:{port}"
@@ -325,7 +326,7 @@ def start_kube_cluster(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) ->
     return cluster
 
 
-def start_crd_server(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> CrdServer:
+def _start_crd_server(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> CrdServer:
     """The standalone apiextensions-apiserver (Kubernetes 1.36 CRD machinery), its own etcd prefix."""
     port = free_port()
     server = f"https://127.0.0.1:{port}"
@@ -355,3 +356,33 @@ def start_crd_server(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> C
     # Its informer-sync check waits for Services, which this server does not serve.
     crd_server.wait_ready("/readyz?verbose&exclude=informer-sync")
     return crd_server
+
+
+T = TypeVar("T")
+PORT_ATTEMPTS = 3
+
+
+def retried(start: Callable[[], T]) -> T:
+    """``start()``, again with fresh ports when a server lost the race for its port to another process."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return start()
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc) or attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def start_etcd(run_dir: Path) -> tuple[Process, str]:
+    """etcd on free loopback ports (its own data folder under ``run_dir``)."""
+    return retried(lambda: _start_etcd(run_dir))
+
+
+def start_kube_cluster(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> KubeCluster:
+    """kube-apiserver 1.20 with RBAC, then kube-controller-manager against it."""
+    return retried(lambda: _start_kube_cluster(bin_dir, run_dir, pki, etcd_url))
+
+
+def start_crd_server(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> CrdServer:
+    """The standalone apiextensions-apiserver (Kubernetes 1.36 CRD machinery), its own etcd prefix."""
+    return retried(lambda: _start_crd_server(bin_dir, run_dir, pki, etcd_url))
