@@ -65,7 +65,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 unit: venv helm
-	OMP_NUM_THREADS=1 $(OFFLINE) $(PY) -m pytest -m "not slow and not kube"
+	OMP_NUM_THREADS=1 $(OFFLINE) $(PY) -m pytest -m "not slow and not kube and not images"
 
 test: venv helm kube images lint
 	OMP_NUM_THREADS=1 $(OFFLINE) PATH="$(CURDIR)/.cache/bin:$$PATH" $(PY) -m pytest
