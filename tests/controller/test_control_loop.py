@@ -249,6 +249,25 @@ async def test_a_failed_write_is_retried_after_a_delay(status: int, delay: float
     await world.loop.close()
 
 
+async def test_a_namespace_being_deleted_drops_the_work_without_a_retry_or_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The API server refuses new objects there for good; the resource goes with the namespace."""
+    world = World()
+    world.add(resource())
+    message = 'configmaps "sick-spec" is forbidden: unable to create new content in namespace ml because it is being terminated'
+
+    async def refuse(*_: Any, **__: Any) -> Any:
+        raise ApiError(403, "Forbidden", message)
+
+    world.api.create = refuse  # type: ignore[method-assign]
+    with caplog.at_level("INFO"):
+        await world.reconcile()
+    assert world.loop.queue._timers == {}
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    await world.loop.close()
+
+
 async def test_the_trainers_progress_and_the_operators_own_echo_need_no_reconcile() -> None:
     world = World()
     body = resource()

@@ -132,12 +132,7 @@ def operator(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
     process = oc.start_operator(kubeconfig, folder / "operator.log", env)
     yield process
     process.stop()
-    # A namespace a test deleted refuses new objects with a 403 too; that one is not about RBAC.
-    forbidden = [
-        line
-        for line in process.text().splitlines()
-        if ("403" in line or "Forbidden" in line) and "is being terminated" not in line
-    ]
+    forbidden = [line for line in process.text().splitlines() if "403" in line or "Forbidden" in line]
     assert not forbidden, "the chart's RBAC refused the operator:\n" + "\n".join(forbidden[:10])
 
 

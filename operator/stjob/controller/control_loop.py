@@ -32,7 +32,7 @@ from stjob.errors import SpecError
 logger = logging.getLogger(__name__)
 
 #: Retry delays after a failed reconcile (seconds): transient trouble without Retry-After, and errors an
-#: admin must fix (credentials, RBAC, a namespace being deleted, a rejected request, a bug).
+#: admin must fix (credentials, RBAC, a rejected request, a bug). A namespace being deleted is not retried.
 TRANSIENT_RETRY_SECONDS = 10.0
 ADMIN_RETRY_SECONDS = 60.0
 #: A Job's or Pod's event waits this long for the rest of its burst (client-go's AddAfter, in effect).
@@ -191,6 +191,10 @@ class ControlLoop:
             except WritesNeeded:
                 outcome = await self.act(self.api, seen, spec, digest)
         except ApiError as exc:
+            if exc.namespace_terminating:
+                # Its resources go with it: drop the work (their DELETED events prune the rest).
+                logger.info("%s/%s: the namespace is being deleted, not retrying", *key)
+                return None
             metrics.ERRORS.labels(trigger, "ApiError").inc()
             logger.warning("%s/%s: %s (retrying)", *key, exc)
             return retry_delay(exc)

@@ -83,7 +83,8 @@ async def post(api: ApiCalls, body: dict[str, Any]) -> None:
     try:
         await api.create(EVENTS, body["metadata"]["namespace"], body)
     except ApiError as exc:
-        logger.warning("could not post Event %s: %s", body.get("reason"), exc)
+        if not exc.namespace_terminating:  # (the Event would go with the namespace anyway)
+            logger.warning("could not post Event %s: %s", body.get("reason"), exc)
 
 
 def worth_an_event(outcome: Outcome) -> bool:

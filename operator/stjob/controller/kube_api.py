@@ -73,6 +73,10 @@ def resource_of(manifest: dict[str, Any]) -> Resource:
     return _BY_KIND[(manifest["apiVersion"], manifest["kind"])]
 
 
+#: The API server's 403 message ending when a create lands in a namespace being deleted (NamespaceTerminating).
+NAMESPACE_TERMINATING = "because it is being terminated"
+
+
 class ApiError(Exception):
     """A failed API call: HTTP status (0 when the server was not reached), reason and message."""
 
@@ -84,6 +88,11 @@ class ApiError(Exception):
     def transient(self) -> bool:
         """Whether retrying later can help: no answer, throttling, conflicts and server errors."""
         return self.status in (0, 409, 429) or self.status >= 500
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """The namespace is being deleted: it refuses new objects for good (nothing to retry or report)."""
+        return self.status == 403 and NAMESPACE_TERMINATING in self.message
 
 
 class ApiCalls(Protocol):
