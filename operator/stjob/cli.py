@@ -267,6 +267,30 @@ def logs(
 
 
 @app.command()
+def ui(
+    context: Context = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="List only these namespaces (when you may not list cluster-wide)."),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    runs_dir: Annotated[
+        Path | None, typer.Option(help="A local runs folder (stjob train --output-dir): curves from metrics.jsonl.")
+    ] = None,
+) -> None:
+    """Serve a web page of your jobs on 127.0.0.1, acting with your kubeconfig (your RBAC)."""
+    from stjob.ui.app import create_app, serve
+    from stjob.ui.source import KubeSource
+
+    try:
+        source = KubeSource(context, tuple(namespace or ()))
+    except StjobError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"stjob ui on http://127.0.0.1:{port}/ (Ctrl-C stops it)", err=True)
+    serve(create_app(source, runs_dir=runs_dir), port)
+
+
+@app.command()
 def train(
     file: Annotated[
         Path,

@@ -1,0 +1,184 @@
+"""The Starlette application: board, job page, live updates (server-sent events) and CSRF-checked actions.
+
+The server holds no credentials of its own: every request goes through ``JobSource`` (the user's
+kubeconfig), so what the API server forbids, the page cannot do either; it shows the refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from stjob.api.contract import RunLayout
+from stjob.api.spec import SentenceTransformerJobSpec
+from stjob.ui.render import board_page, board_row, job_page
+from stjob.ui.source import Forbidden, JobSource
+
+STATIC_DIR = Path(__file__).parent / "static"
+#: Hosts the page answers to: a page bound to 127.0.0.1 must still refuse DNS-rebinding requests.
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+ACTIONS = ("delete", "suspend", "resume")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def board_changes(previous: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the board must change: rows new or different since ``previous``, and keys gone."""
+    current = {r["key"]: r for r in rows}
+    return {
+        "upsert": [r for k, r in current.items() if previous.get(k) != r],
+        "remove": sorted(set(previous) - set(current)),
+    }
+
+
+def read_metrics(runs_dir: Path | None, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trainer's metrics.jsonl for a job's project under a local runs folder; [] when absent."""
+    if runs_dir is None:
+        return []
+    project = (obj.get("spec") or {}).get("projectName") or (obj.get("metadata") or {}).get("name", "")
+    path = RunLayout.of(runs_dir, str(project)).metrics
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue  # a line being written right now
+    return records
+
+
+def validation_errors(spec: Any) -> list[dict[str, str]]:
+    """The spec's pydantic errors, each naming its field (``optim.learningRate``); [] when valid."""
+    try:
+        SentenceTransformerJobSpec.model_validate(spec)
+    except ValidationError as exc:
+        return [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()]
+    return []
+
+
+def create_app(
+    source: JobSource,
+    runs_dir: Path | None = None,
+    poll_s: float = 2.0,
+    hosts: tuple[str, ...] = LOCAL_HOSTS,
+    now: Callable[[], datetime] = _now,
+    max_rounds: int | None = None,
+) -> Starlette:
+    """The page over ``source``; ``max_rounds`` ends the event stream (tests), else it runs until disconnect."""
+    csrf = secrets.token_urlsafe(32)
+
+    async def rows() -> list[dict[str, Any]]:
+        jobs = await run_in_threadpool(source.list_jobs)
+        stamp = now()
+        return sorted((board_row(j, stamp) for j in jobs), key=lambda r: r["key"])
+
+    async def board(request: Request) -> Response:
+        namespace, phase = request.query_params.get("namespace", ""), request.query_params.get("phase", "")
+        try:
+            listed, error = await rows(), ""
+        except Forbidden as exc:
+            listed, error = [], str(exc)
+        return HTMLResponse(board_page(listed, namespace, phase, csrf, error))
+
+    async def events(request: Request) -> Response:
+        async def stream() -> AsyncIterator[str]:
+            previous: dict[str, dict[str, Any]] = {}
+            rounds = 0
+            while max_rounds is None or rounds < max_rounds:
+                rounds += 1
+                try:
+                    current = await rows()
+                except Forbidden as exc:
+                    yield f"event: error\ndata: {json.dumps(str(exc))}\n\n"
+                else:
+                    changes = board_changes(previous, current)
+                    previous = {r["key"]: r for r in current}
+                    if changes["upsert"] or changes["remove"] or rounds == 1:
+                        yield f"data: {json.dumps(changes)}\n\n"
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(poll_s)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    async def job(request: Request) -> Response:
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        try:
+            obj = await run_in_threadpool(source.get_job, namespace, name)
+            evs = await run_in_threadpool(source.events, namespace, name)
+        except Forbidden as exc:
+            return HTMLResponse(board_page([], "", "", csrf, str(exc)), status_code=403)
+        return HTMLResponse(job_page(obj, evs, now(), csrf))
+
+    async def metrics(request: Request) -> Response:
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        try:
+            obj = await run_in_threadpool(source.get_job, namespace, name)
+        except Forbidden as exc:
+            return JSONResponse({"error": str(exc)}, status_code=403)
+        summary = (obj.get("status") or {}).get("metrics")
+        return JSONResponse({"records": read_metrics(runs_dir, obj), "summary": summary})
+
+    async def action(request: Request) -> Response:
+        namespace, name, verb = (request.path_params[k] for k in ("namespace", "name", "action"))
+        # Our forms are urlencoded; parsing them here spares a multipart dependency.
+        token = (parse_qs((await request.body()).decode("utf-8", "replace")).get("csrf") or [""])[0]
+        if verb not in ACTIONS or not hmac.compare_digest(token, csrf):
+            return HTMLResponse("missing or wrong CSRF token", status_code=403)
+        try:
+            if verb == "delete":
+                await run_in_threadpool(source.delete_job, namespace, name)
+            else:
+                await run_in_threadpool(source.set_suspend, namespace, name, verb == "suspend")
+        except Forbidden as exc:
+            return HTMLResponse(board_page([], "", "", csrf, f"{verb} {namespace}/{name}: {exc}"), status_code=403)
+        return RedirectResponse("/" if verb == "delete" else f"/jobs/{namespace}/{name}", status_code=303)
+
+    async def validate(request: Request) -> Response:
+        if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), csrf):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        try:
+            spec = await request.json()
+        except ValueError:
+            return JSONResponse({"errors": [{"field": "", "message": "not JSON"}]}, status_code=400)
+        return JSONResponse({"errors": validation_errors(spec)})
+
+    return Starlette(
+        routes=[
+            Route("/", board),
+            Route("/events", events),
+            Route("/jobs/{namespace}/{name}", job),
+            Route("/jobs/{namespace}/{name}/metrics", metrics),
+            Route("/jobs/{namespace}/{name}/{action}", action, methods=["POST"]),
+            Route("/api/validate", validate, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))],
+    )
+
+
+def serve(app: Starlette, port: int) -> None:
+    """Serve on 127.0.0.1 only: the page acts with the user's credentials."""
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

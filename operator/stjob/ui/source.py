@@ -1,0 +1,90 @@
+"""Where the page's jobs come from: the API server through the user's kubeconfig, or a fake in tests."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from stjob.api.resource import GROUP, PLURAL, VERSION
+from stjob.errors import StjobError
+
+
+class Forbidden(StjobError):
+    """The API server said no (RBAC): the page shows the server's answer instead of acting."""
+
+    reason = "Forbidden"
+
+
+class JobSource(Protocol):
+    """What the page needs from a cluster; every call may raise ``Forbidden``."""
+
+    def list_jobs(self) -> list[dict[str, Any]]: ...
+    def get_job(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
+    def delete_job(self, namespace: str, name: str) -> None: ...
+    def set_suspend(self, namespace: str, name: str, suspend: bool) -> None: ...
+
+
+class KubeSource:
+    """The user's kubeconfig context; lists cluster-wide, or the given namespaces when that is forbidden."""
+
+    def __init__(self, context: str | None = None, namespaces: tuple[str, ...] = ()) -> None:
+        from kubernetes import client
+
+        from stjob.cluster_view import _api_client
+
+        self._client = _api_client(context)
+        self._custom = client.CustomObjectsApi(self._client)
+        self._core = client.CoreV1Api(self._client)
+        self._namespaces = namespaces
+
+    def _guard(self, request: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return request()
+        except ApiException as exc:
+            if exc.status in (401, 403, 404, 409, 422):
+                raise Forbidden(f"{exc.status} {exc.reason}: {_api_message(exc)}") from None
+            raise
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        if not self._namespaces:
+            listed = self._guard(lambda: self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL))
+            return list(listed.get("items") or [])
+        items: list[dict[str, Any]] = []
+        for ns in self._namespaces:
+            listed = self._guard(lambda ns=ns: self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))
+            items.extend(listed.get("items") or [])
+        return items
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self._guard(
+            lambda: self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        )
+        return obj
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        listed = self._guard(
+            lambda: self._core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+        )
+        return [self._client.sanitize_for_serialization(e) for e in listed.items]
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        self._guard(lambda: self._custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+
+    def set_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        self._guard(
+            lambda: self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, {"spec": {"suspend": suspend}}
+            )
+        )
+
+
+def _api_message(exc: Any) -> str:
+    """The Status message the API server sent (it names the user and the verb), else the reason."""
+    import json
+
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except ValueError:
+        return str(exc.reason)

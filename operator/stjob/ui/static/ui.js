@@ -1,0 +1,98 @@
+// Live board (server-sent events) and the job page's curves. Every string goes in through textContent,
+// never innerHTML: a job's status message is text, whatever it contains.
+"use strict";
+
+function setCell(tr, col, row) {
+  const td = tr.querySelector(`[data-col="${col}"]`);
+  if (!td) return;
+  if (col === "name") {
+    td.replaceChildren();
+    const a = document.createElement("a");
+    a.href = `/jobs/${encodeURIComponent(row.namespace)}/${encodeURIComponent(row.name)}`;
+    a.textContent = row.name;
+    td.append(a);
+  } else if (col === "progress") {
+    td.querySelector("progress").value = row.percent;
+    td.querySelector("span").textContent = row.progress;
+  } else {
+    td.textContent = row[col];
+    if (col === "phase") td.className = `phase-${row.phase}`;
+  }
+}
+
+function liveBoard(table) {
+  const body = table.tBodies[0];
+  const columns = ["namespace", "name", "trainer", "model", "phase", "progress", "eta", "metric", "message", "age"];
+  const wanted = (row) => (!table.dataset.namespace || row.namespace === table.dataset.namespace) &&
+    (!table.dataset.phase || row.phase === table.dataset.phase);
+  const find = (key) => [...body.rows].find((tr) => tr.dataset.key === key);
+  const source = new EventSource("/events");
+  source.onmessage = (message) => {
+    const changes = JSON.parse(message.data);
+    for (const key of changes.remove) find(key)?.remove();
+    for (const row of changes.upsert) {
+      let tr = find(row.key);
+      if (!wanted(row)) { tr?.remove(); continue; }
+      if (!tr) {
+        tr = body.insertRow();
+        tr.dataset.key = row.key;
+        for (const col of columns) {
+          const td = tr.insertCell();
+          td.dataset.col = col;
+          if (col === "progress") td.append(Object.assign(document.createElement("progress"), { max: 100 }), " ", document.createElement("span"));
+        }
+      }
+      for (const col of columns) setCell(tr, col, row);
+    }
+    table.dataset.updates = String(Number(table.dataset.updates || 0) + 1);
+  };
+}
+
+async function drawCurves(canvas) {
+  const note = document.getElementById("curves-note");
+  const reply = await fetch(canvas.dataset.src);
+  const data = await reply.json();
+  const records = data.records || [];
+  const series = {};
+  for (const r of records) {
+    for (const [k, v] of Object.entries(r)) {
+      if (typeof v !== "number" || ["step", "epoch", "grad_norm", "learning_rate"].includes(k)) continue;
+      if (k === "loss" || k.startsWith("eval_")) (series[k] ||= []).push([r.step, v]);
+    }
+  }
+  const names = Object.keys(series);
+  if (!names.length) {
+    note.textContent = "No metrics history here (stjob ui --runs-dir shows a local run's metrics.jsonl); summary: " +
+      JSON.stringify(data.summary || {});
+    return;
+  }
+  const ctx = canvas.getContext("2d");
+  const W = canvas.width, H = canvas.height, pad = 40;
+  const steps = records.map((r) => r.step || 0);
+  const maxStep = Math.max(1, ...steps);
+  const colors = ["#0a6ebd", "#c0392b", "#17803d", "#8e44ad", "#d35400", "#2c3e50"];
+  ctx.font = "12px sans-serif";
+  names.forEach((name, i) => {
+    // Each curve on its own vertical scale: losses and correlations differ by orders of magnitude.
+    const ys = series[name].map((p) => p[1]);
+    const lo = Math.min(...ys), hi = Math.max(...ys), span = hi - lo || 1;
+    ctx.strokeStyle = ctx.fillStyle = colors[i % colors.length];
+    ctx.beginPath();
+    series[name].forEach(([x, y], j) => {
+      const px = pad + (W - 2 * pad) * (x / maxStep), py = H - pad - (H - 2 * pad) * ((y - lo) / span);
+      j ? ctx.lineTo(px, py) : ctx.moveTo(px, py);
+    });
+    ctx.stroke();
+    ctx.fillText(`${name} ${lo.toPrecision(3)}…${hi.toPrecision(3)}`, pad + i * 180, 15);
+  });
+  ctx.fillStyle = "#777";
+  ctx.fillText(`step 0 … ${maxStep}`, pad, H - 10);
+  canvas.dataset.curves = names.join(",");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const board = document.getElementById("board");
+  if (board) liveBoard(board);
+  const canvas = document.getElementById("curves");
+  if (canvas) drawCurves(canvas);
+});

@@ -1,0 +1,57 @@
+"""An in-memory JobSource: jobs as the API server returns them, and verbs RBAC refuses."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from stjob.ui.source import Forbidden
+
+#: A status message no browser may execute: names are DNS labels, messages are free text.
+HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+
+
+def make_job(name: str, namespace: str = "team-a", phase: str = "Running", **status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "stjob.dev/v1alpha1",
+        "kind": "SentenceTransformerJob",
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": "2026-11-29T10:00:00Z"},
+        "spec": {
+            "trainer": "pair_score",
+            "projectName": name,
+            "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
+        },
+        "status": {"phase": phase, **status},
+    }
+
+
+class FakeSource:
+    def __init__(self, jobs: list[dict[str, Any]], forbidden: frozenset[str] = frozenset()) -> None:
+        self.jobs = {(j["metadata"]["namespace"], j["metadata"]["name"]): j for j in jobs}
+        self.forbidden = forbidden
+        self.event_items: list[dict[str, Any]] = []
+
+    def _check(self, verb: str) -> None:
+        if verb in self.forbidden:
+            raise Forbidden(f'403 Forbidden: user "alice" cannot {verb} sentencetransformerjobs')
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        self._check("list")
+        return [copy.deepcopy(j) for j in self.jobs.values()]
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any]:
+        self._check("get")
+        if (namespace, name) not in self.jobs:
+            raise Forbidden(f"404 Not Found: {namespace}/{name}")
+        return copy.deepcopy(self.jobs[namespace, name])
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return list(self.event_items)
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        self._check("delete")
+        del self.jobs[namespace, name]
+
+    def set_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        self._check("patch")
+        self.jobs[namespace, name]["spec"]["suspend"] = suspend
