@@ -359,10 +359,28 @@ def train(
             shutil.rmtree(created, ignore_errors=True)
         raise typer.Exit(code)
     result = json.loads(run.result.read_text(encoding="utf-8"))
+    _print_evaluation(result)
     if output:
         _print_data(result, output)
     else:
         typer.echo(result["modelPath"])
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
+    """The run's evaluation report on stderr (stdout stays the model path or the -o result)."""
+    report = result.get("evaluation") or {}
+    primary, metrics = report.get("primaryMetric"), report.get("metrics") or {}
+    if not metrics:
+        return
+    typer.echo(f"{'metric':<28} {'base model':>10} {'fine-tuned':>10} {'delta':>9}", err=True)
+    for name in sorted(metrics, key=lambda n: n != primary):  # the primary metric first
+        row = metrics[name]
+        cells = [
+            f"{v:{sign}.4f}" if isinstance(v, (int, float)) else "-"
+            for v, sign in ((row.get("baseline"), ""), (row.get("final"), ""), (row.get("delta"), "+"))
+        ]
+        marker = "*" if name == primary else " "
+        typer.echo(f"{marker}{name:<27} {cells[0]:>10} {cells[1]:>10} {cells[2]:>9}", err=True)
 
 
 def _local_data_dir(job: Any, data_dir: Path | None) -> Path | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stjob.api.resource import GROUP, LABEL_JOB_NAME, PLURAL, VERSION
-from stjob.api.status import TERMINAL_PHASES, format_duration
+from stjob.api.status import TERMINAL_PHASES, evaluation_text, format_duration
 from stjob.errors import EXIT_CLUSTER_ERROR, StjobError
 
 
@@ -219,6 +219,8 @@ def describe(obj: dict[str, Any]) -> str:
             f"{metrics.get('primaryMetric') or 'metric'} {_fmt(metrics.get('primaryMetricValue'))} "
             f"(best {_fmt(metrics.get('bestMetricValue'))})"
         )
+    if evaluation := evaluation_text(status.get("evaluation") or {}):
+        lines.append(f"Evaluation: {evaluation} (base model -> fine-tuned)")
     output = status.get("output") or {}
     if output.get("modelPath") or output.get("hubUrl"):
         lines.append(f"Output:     {output.get('modelPath') or ''} {output.get('hubUrl') or ''}".rstrip())

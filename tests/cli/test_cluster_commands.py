@@ -42,6 +42,7 @@ RUNNING: dict[str, Any] = {
             "primaryMetricValue": 0.8123,
             "bestMetricValue": 0.8123,
         },
+        "evaluation": {"primaryMetric": "spearman_cosine", "baseline": 0.7, "final": 0.8123, "delta": 0.1123},
         "conditions": [
             {
                 "type": "Ready",
@@ -76,6 +77,8 @@ def test_describe_shows_phase_metrics_and_conditions() -> None:
     assert "Phase:      Running" in text
     assert "eval_spearman_cosine 0.8123" in text
     assert "Running      True     PodRunning" in text
+    assert "Evaluation: spearman_cosine 0.7000 -> 0.8123 (+0.1123) (base model -> fine-tuned)" in text
+    assert "Evaluation" not in describe({"status": {"phase": "Running"}})
 
 
 def test_watch_stops_at_a_terminal_phase() -> None:

@@ -129,6 +129,12 @@ def test_every_example_runs_locally(
         return
     assert result.exit_code == 0, result.output + caplog.text
     assert result.stdout == f"{run_dir / 'model'}\n"  # stdout: the model path, nothing else
+    summary = json.loads((run_dir / "result.json").read_text())
+    if "evaluation" in summary:  # the evaluation report ends stderr, primary metric first
+        rows = len(summary["evaluation"]["metrics"])
+        table = result.stderr.splitlines()[-rows - 1 :]
+        assert table[0].split() == ["metric", "base", "model", "fine-tuned", "delta"]
+        assert table[1].startswith(f"*{summary['evaluation']['primaryMetric']} ")
     assert (run_dir / "model" / "modules.json").is_file()
     if job.spec.data.volume is not None:
         assert f"from {data_dir / job.spec.data.path}" in caplog.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
-from stjob.api.status import Metrics, OutputStatus, Progress
+from stjob.api.status import EvaluationSummary, Metrics, OutputStatus, Progress
 from stjob_trainer import callbacks as callbacks_module
 from stjob_trainer.callbacks import ReportingCallback, StopOnFlagCallback
 from stjob_trainer.signals import StopFlag
@@ -22,7 +22,7 @@ class Recorder:
     def note(self, message: str) -> None:
         self.notes.append(message)
 
-    def close(self, output: OutputStatus | None = None) -> None:
+    def close(self, output: OutputStatus | None = None, evaluation: EvaluationSummary | None = None) -> None:
         pass
 
 

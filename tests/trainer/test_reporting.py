@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from stjob.api import SentenceTransformerJobStatus
-from stjob.api.status import Metrics, OutputStatus, Progress
+from stjob.api.status import EvaluationSummary, Metrics, OutputStatus, Progress
 from stjob_trainer.reporting import (
     KubernetesReporter,
     LocalReporter,
@@ -66,6 +66,16 @@ def test_patch_body_is_a_valid_status_with_only_trainer_keys() -> None:
     }
     assert body["status"]["metrics"] == {"trainLoss": 0.5, "primaryMetric": "m"}
     SentenceTransformerJobStatus.model_validate(body["status"])
+
+
+def test_the_final_patch_carries_the_evaluation_summary() -> None:
+    api = FakeApi()
+    reporter = KubernetesReporter("job", "ns", api=api, min_interval=60, background=False, clock=Clock())
+    evaluation = EvaluationSummary(primary_metric="accuracy", baseline=0.5, final=0.75, delta=0.25)
+    reporter.close(OutputStatus(model_path="/o/m"), evaluation=evaluation)
+    status = api.calls[-1]["body"]["status"]
+    assert status["evaluation"] == {"primaryMetric": "accuracy", "baseline": 0.5, "final": 0.75, "delta": 0.25}
+    assert SentenceTransformerJobStatus.model_validate(status).evaluation == evaluation
 
 
 def test_patches_are_throttled_and_carry_the_latest_values() -> None:

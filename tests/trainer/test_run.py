@@ -13,6 +13,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from stjob_trainer import hub
+from stjob_trainer.evaluation_report import CARD_HEADING
 from stjob_trainer.metrics_log import read_metrics
 from stjob_trainer.run import run_job
 from stjob_trainer.signals import StopFlag, TrainingInterrupted
@@ -49,6 +50,15 @@ def test_each_shape_trains_evaluates_and_saves(
     assert summary["metrics"]["primaryMetric"] == PRIMARY[trainer]
     assert isinstance(summary["metrics"]["baseline"], float)
     assert isinstance(summary["metrics"]["best"], float)
+    # The evaluation report: the same evaluator on the base model and the trained one, per metric.
+    report = summary["evaluation"]
+    assert report["primaryMetric"] == PRIMARY[trainer]
+    primary = report["metrics"][PRIMARY[trainer]]
+    assert primary["baseline"] == summary["metrics"]["baseline"]
+    assert primary["delta"] == pytest.approx(primary["final"] - primary["baseline"])
+    assert all(set(m) == {"baseline", "final", "delta"} for m in report["metrics"].values())
+    assert result.evaluation is not None and result.evaluation.summary().final == primary["final"]
+    assert CARD_HEADING in card and f"| **{PRIMARY[trainer]}** | {primary['baseline']:.4f} |" in card
 
     events = read_metrics(run_dir / "metrics.jsonl")
     assert events[0]["baseline"] is True and events[0]["step"] == 0
@@ -136,6 +146,10 @@ def test_stop_saves_a_checkpoint_and_a_restart_resumes_from_it(
     assert result.global_step == 6
     steps = [e["step"] for e in read_metrics(result.metrics_path) if "loss" in e]
     assert steps == [1, 2, 3, 4, 5, 6]  # continuity: the second session logged 4, 5, 6 only
+    # The baseline was measured in the first session; the report of the resumed one still has it.
+    baseline = next(e for e in read_metrics(result.metrics_path) if e.get("baseline"))
+    assert result.evaluation is not None
+    assert result.evaluation.primary_comparison.baseline == baseline["eval_accuracy"]
 
 
 def test_tensorboard_tracking(tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]) -> None:

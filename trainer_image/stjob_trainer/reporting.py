@@ -22,7 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from stjob.api import contract
 from stjob.api.resource import GROUP, PLURAL, VERSION
-from stjob.api.status import Metrics, OutputStatus, format_duration
+from stjob.api.spec import ApiModel
+from stjob.api.status import EvaluationSummary, Metrics, OutputStatus, format_duration
 from stjob.api.status import Progress as ProgressStatus
 from stjob_trainer.finite import json_safe
 from stjob_trainer.world import current_world
@@ -61,16 +62,26 @@ class Reporter(Protocol):
     def note(self, message: str) -> None:
         """A human-readable event (an evaluation result, where the model went)."""
 
-    def close(self, output: OutputStatus | None = None) -> None:
-        """Flush what is pending, with the final output location when training succeeded."""
+    def close(self, output: OutputStatus | None = None, evaluation: EvaluationSummary | None = None) -> None:
+        """Flush what is pending, with the final output location and the evaluation report's summary
+        when training succeeded."""
 
 
 def status_patch(
-    progress: ProgressStatus | None, metrics: Metrics | None, output: OutputStatus | None
+    progress: ProgressStatus | None,
+    metrics: Metrics | None,
+    output: OutputStatus | None,
+    evaluation: EvaluationSummary | None = None,
 ) -> dict[str, Any]:
     """The merge patch body: only the trainer-owned keys, camelCase, unset fields left out."""
     status: dict[str, Any] = {}
-    for key, part in (("progress", progress), ("metrics", metrics), ("output", output)):
+    parts: tuple[tuple[str, ApiModel | None], ...] = (
+        ("progress", progress),
+        ("metrics", metrics),
+        ("output", output),
+        ("evaluation", evaluation),
+    )
+    for key, part in parts:
         if part is not None:
             status[key] = part.model_dump(by_alias=True, exclude_none=True, mode="json")
     # The API server rejects NaN/Infinity (not JSON): a diverging metric must not freeze the resource.
@@ -139,7 +150,7 @@ class ProgressLog:
         """An event (an evaluation result, the summary): its own line."""
         self._emit(message)
 
-    def close(self, output: OutputStatus | None = None) -> None:
+    def close(self, output: OutputStatus | None = None, evaluation: EvaluationSummary | None = None) -> None:
         """Write the final state if the last line does not show it yet."""
         if self._pending is not None:
             self._emit(self._pending)
@@ -155,7 +166,7 @@ class NullReporter:
     def note(self, message: str) -> None:
         """Ignore."""
 
-    def close(self, output: OutputStatus | None = None) -> None:
+    def close(self, output: OutputStatus | None = None, evaluation: EvaluationSummary | None = None) -> None:
         """Ignore."""
 
 
@@ -187,6 +198,7 @@ class KubernetesReporter:
         self._progress: ProgressStatus | None = None
         self._metrics: Metrics | None = None
         self._output: OutputStatus | None = None
+        self._evaluation: EvaluationSummary | None = None
         self._dirty = False
         self._last_attempt: float | None = None
         self._failing = False
@@ -217,11 +229,13 @@ class KubernetesReporter:
         """Events go to the pod log."""
         self.log.note(message)
 
-    def close(self, output: OutputStatus | None = None) -> None:
+    def close(self, output: OutputStatus | None = None, evaluation: EvaluationSummary | None = None) -> None:
         """Send the final values now (throttle or not) and stop the worker."""
         with self._lock:
             if output is not None:
                 self._output, self._dirty = output, True
+            if evaluation is not None:
+                self._evaluation, self._dirty = evaluation, True
         self.log.close()
         if self._thread is not None:
             self._stop.set()
@@ -241,7 +255,7 @@ class KubernetesReporter:
             if not force and self._last_attempt is not None and now - self._last_attempt < self.min_interval:
                 return False
             self._last_attempt = now
-            body = status_patch(self._progress, self._metrics, self._output)
+            body = status_patch(self._progress, self._metrics, self._output, self._evaluation)
             self._dirty = False
         try:
             self._patch(body)
@@ -328,7 +342,7 @@ class LocalReporter:
         """Print above the bar."""
         self.console.print(message)
 
-    def close(self, output: OutputStatus | None = None) -> None:
+    def close(self, output: OutputStatus | None = None, evaluation: EvaluationSummary | None = None) -> None:
         """Stop the bar."""
         if self._task is not None:
             self._bar.stop()

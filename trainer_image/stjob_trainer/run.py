@@ -36,10 +36,11 @@ from stjob_trainer.callbacks import (
 )
 from stjob_trainer.checkpoints import check_resume, data_fingerprint, find_resume_checkpoint, run_fingerprint
 from stjob_trainer.data_loading import LoadedData, load_data
+from stjob_trainer.evaluation_report import EvaluationReport, append_to_card
 from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
 from stjob_trainer.hub import hub_repo_id, hub_token, push_model
 from stjob_trainer.losses import build_loss, gathers_across_devices
-from stjob_trainer.metrics_log import MetricsLog
+from stjob_trainer.metrics_log import MetricsLog, read_metrics
 from stjob_trainer.model_loading import load_model
 from stjob_trainer.outcome import write_result
 from stjob_trainer.reporting import NullReporter, Reporter
@@ -63,6 +64,7 @@ class RunResult:
     resumed_from: str | None
     primary_metric: str | None
     summary: dict[str, Any] = field(default_factory=dict)
+    evaluation: EvaluationReport | None = None
 
 
 def _utc_now() -> str:
@@ -153,14 +155,22 @@ def run_job(
     hub_url: str | None = None
     result_path: Path | None = None
     summary: dict[str, Any] = {}
+    report: EvaluationReport | None = None
     if setup.trainer.is_world_process_zero():
+        report = evaluation_report(setup, baseline or logged_baseline(run), reporter)
         card = save_final_model(spec, setup, data, model_dir)
+        if report is not None and card:
+            append_to_card(model_dir, report)
         hub_url = push_to_hub(spec, model_dir, token)
         summary = summarize(setup, train_output, baseline)
         timings = {"startedAt": started_at, "finishedAt": _utc_now(), "seconds": round(time.monotonic() - t0, 2)}
         result = result_record(spec, setup, model_dir=model_dir, card=card, hub_url=hub_url, resume=resume)
-        result_path = write_result(run.root, {**result, "metrics": summary, "timings": timings})
-    reporter.close(OutputStatus(model_path=str(model_dir), hub_url=hub_url))
+        evaluation = {"evaluation": report.to_json()} if report is not None else {}
+        result_path = write_result(run.root, {**result, "metrics": summary, **evaluation, "timings": timings})
+    reporter.close(
+        OutputStatus(model_path=str(model_dir), hub_url=hub_url),
+        evaluation=report.summary() if report is not None else None,
+    )
     return RunResult(
         run_dir=run.root,
         model_path=model_dir,
@@ -171,6 +181,7 @@ def run_job(
         resumed_from=str(resume) if resume else None,
         primary_metric=setup.primary,
         summary=summary,
+        evaluation=report,
     )
 
 
@@ -344,6 +355,34 @@ def resume_or_measure_baseline(setup: TrainerSetup, reporter: Reporter) -> tuple
         f" ({time.monotonic() - started:.0f} s)"
     )
     return None, baseline
+
+
+def logged_baseline(run: RunLayout) -> dict[str, float]:
+    """The baseline a resumed run measured in its first session (``metrics.jsonl``), else empty."""
+    for event in read_metrics(run.metrics):
+        if event.get("baseline") is True:
+            return {k: float(v) for k, v in event.items() if k.startswith("eval_") and isinstance(v, (int, float))}
+    return {}
+
+
+def evaluation_report(setup: TrainerSetup, baseline: dict[str, float], reporter: Reporter) -> EvaluationReport | None:
+    """Score the final (best) model with the baseline's evaluator; None without evaluation (rank 0)."""
+    plan = setup.plan
+    if plan is None:
+        return None
+    scores = plan.evaluator(setup.trainer.model)
+    final = scores if isinstance(scores, dict) else {plan.primary_metric: scores}
+    report = EvaluationReport.compare(plan.primary_metric, baseline, final)
+    m = report.primary_comparison
+    reporter.note(
+        f"evaluation: {plan.primary_metric} base model {_score(m.baseline)}, fine-tuned {_score(m.final)}"
+        + (f" ({m.delta:+.4f})" if m.delta is not None else "")
+    )
+    return report
+
+
+def _score(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "-"
 
 
 def train(setup: TrainerSetup, resume: Path | None, stop_flag: StopFlag, reporter: Reporter) -> TrainOutput:

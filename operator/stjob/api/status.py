@@ -1,7 +1,7 @@
 """The SentenceTransformerJob status, following the Kubernetes API conventions.
 
 Ownership: the operator writes ``phase``, ``conditions``, ``observedGeneration``, ``startTime``,
-``completionTime`` and ``jobName``; the trainer writes ``progress``, ``metrics`` and ``output``.
+``completionTime`` and ``jobName``; the trainer writes ``progress``, ``metrics``, ``output`` and ``evaluation``.
 Neither patches the other's fields (merge patches touch only the keys they name).
 """
 
@@ -56,6 +56,18 @@ class Metrics(ApiModel):
     best_metric_value: float | None = Field(None, description="Best value of the primary metric so far.")
 
 
+class EvaluationSummary(ApiModel):
+    """The primary metric of the base model and of the trained one: did fine-tuning help?
+
+    Compact on purpose: every metric of the report is in the run folder's ``result.json``.
+    """
+
+    primary_metric: str = Field(..., description="The evaluator's primary metric, e.g. spearman_cosine.")
+    baseline: float | None = Field(None, description="The base model's score, measured before training.")
+    final: float | None = Field(None, description="The trained model's score, with the same evaluator.")
+    delta: float | None = Field(None, description="final - baseline (positive: fine-tuning helped).")
+
+
 class OutputStatus(ApiModel):
     """Where the results went."""
 
@@ -75,6 +87,9 @@ class SentenceTransformerJobStatus(ApiModel):
     progress: Progress | None = Field(None, description="Training progress (from the trainer).")
     metrics: Metrics | None = Field(None, description="Summary metrics (from the trainer).")
     output: OutputStatus | None = Field(None, description="Results (from the trainer).")
+    evaluation: EvaluationSummary | None = Field(
+        None, description="Base model vs trained model on the primary metric (from the trainer)."
+    )
     kopf: dict[str, Any] | None = Field(
         None, description="Kopf's own bookkeeping (handler progress); kept so structural pruning does not drop it."
     )
@@ -88,3 +103,18 @@ def format_duration(seconds: float) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def evaluation_text(evaluation: dict[str, Any]) -> str | None:
+    """``spearman_cosine 0.7012 -> 0.7810 (+0.0798)`` from a camelCase ``status.evaluation``; None when
+    there is nothing to show (the CLI's status and train output)."""
+    name = evaluation.get("primaryMetric")
+    if not name:
+        return None
+
+    def num(value: Any, sign: str = "") -> str:
+        return f"{value:{sign}.4f}" if isinstance(value, (int, float)) else "-"
+
+    text = f"{name} {num(evaluation.get('baseline'))} -> {num(evaluation.get('final'))}"
+    delta = evaluation.get("delta")
+    return f"{text} ({num(delta, '+')})" if delta is not None else text
