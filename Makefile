@@ -15,7 +15,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Offline by design: tests and the demo never reach a model hub.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: help venv constraints demo test lint unit crd crd-check helm kube images e2e bench clean
+.PHONY: help venv constraints demo test lint unit crd crd-check helm kube images browser e2e bench clean
 
 help:
 	@echo "make demo   - train all-MiniLM-L6-v2 on the bundled SICK sample (CPU, a few minutes)"
@@ -55,6 +55,10 @@ kube:
 images:
 	bash scripts/images.sh >/dev/null
 
+# Debian's chromium for the page's browser tests (tests/ui/test_browser.py); installs it or fails.
+browser:
+	bash scripts/browser.sh
+
 demo: venv
 	$(OFFLINE) $(VENV)/bin/stjob train examples/local/demo.yaml --output-dir runs/demo
 
@@ -65,9 +69,9 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 unit: venv helm
-	OMP_NUM_THREADS=1 $(OFFLINE) $(PY) -m pytest -m "not slow and not kube and not images"
+	OMP_NUM_THREADS=1 $(OFFLINE) $(PY) -m pytest -m "not slow and not kube and not images and not browser"
 
-test: venv helm kube images lint
+test: venv helm kube images browser lint
 	OMP_NUM_THREADS=1 $(OFFLINE) PATH="$(CURDIR)/.cache/bin:$$PATH" $(PY) -m pytest
 
 crd: venv

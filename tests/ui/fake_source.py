@@ -8,7 +8,8 @@ from typing import Any
 from stjob.ui.source import Forbidden
 
 #: A status message no browser may execute: names are DNS labels, messages are free text.
-HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+#: Were it run, it would leave a mark in the DOM that the browser tests look for.
+HOSTILE = '<script>document.title="pwned"</script><img src=x onerror="document.body.dataset.pwned=1">'
 
 
 def make_job(name: str, namespace: str = "team-a", phase: str = "Running", **status: Any) -> dict[str, Any]:

@@ -62,8 +62,8 @@ def test_board_filters_by_namespace_and_phase(source: FakeSource) -> None:
 def test_hostile_text_is_escaped_on_board_and_job_page(source: FakeSource) -> None:
     client = _client(source)
     for html in (client.get("/").text, client.get("/jobs/team-a/bad-data").text):
-        assert "<script>window" not in html and "<img src=x" not in html
-        assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
+        assert "<script>document" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;document.title=&quot;pwned&quot;&lt;/script&gt;" in html
 
 
 def test_job_page_shows_failure_timeline_spec_and_actions(source: FakeSource) -> None:
