@@ -18,6 +18,7 @@ from stjob.errors import (
     EXIT_CONFIG_ERROR,
     EXIT_CTRL_C,
     EXIT_FAILED,
+    EXIT_QUALITY_GATE,
     EXIT_TIMEOUT,
     StjobError,
     UsageError,
@@ -353,6 +354,9 @@ def train(
     run = contract.RunLayout.of(output_dir, job.spec.output.project_name)
     created = _first_missing(run.root)
     code = train_local(file, output_dir, data_dir=data_dir, fresh=fresh)
+    if code == EXIT_QUALITY_GATE:  # a trained model that missed the gate: keep it, show why
+        _print_evaluation(json.loads(run.result.read_text(encoding="utf-8")))
+        raise typer.Exit(code)
     if code:
         if created is not None and find_resume_checkpoint(run.checkpoints) is None:
             # Nothing to resume from: don't leave an empty or half-written run folder behind.

@@ -10,7 +10,7 @@ A reason is the CamelCase word that ends up in a status condition; an exit code 
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
@@ -24,10 +24,17 @@ EXIT_DATA_ERROR = 4
 EXIT_OUT_OF_MEMORY = 5
 EXIT_STORAGE_ERROR = 6
 EXIT_CLUSTER_ERROR = 7
+EXIT_QUALITY_GATE = 8  # trained fine, did not improve enough: retrying the same job would not help
 EXIT_TIMEOUT = 124  # the coreutils `timeout` convention
 EXIT_CTRL_C = 130  # the shell convention for SIGINT
 EXIT_INTERRUPTED = 143  # SIGTERM (preemption, eviction, suspend): checkpoint saved, retry resumes
-NON_RETRYABLE_EXIT_CODES = (EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, EXIT_OUT_OF_MEMORY, EXIT_STORAGE_ERROR)
+NON_RETRYABLE_EXIT_CODES = (
+    EXIT_CONFIG_ERROR,
+    EXIT_DATA_ERROR,
+    EXIT_OUT_OF_MEMORY,
+    EXIT_STORAGE_ERROR,
+    EXIT_QUALITY_GATE,
+)
 
 #: (code, meaning): the table `stjob --help` prints and the README repeats (a test keeps them equal).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
@@ -43,6 +50,10 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OUT_OF_MEMORY, "out of memory: the model and batch do not fit on the device"),
     (EXIT_STORAGE_ERROR, "the output folder cannot be written (missing, read-only, full)"),
     (EXIT_CLUSTER_ERROR, "no usable cluster: kubeconfig, context, connection, permission, or resource not found"),
+    (
+        EXIT_QUALITY_GATE,
+        "the trained model missed spec.evaluation.gate: it stays in the output folder and is not pushed",
+    ),
     (EXIT_TIMEOUT, "gave up waiting (watch --timeout)"),
     (EXIT_CTRL_C, "interrupted by Ctrl-C"),
     (EXIT_INTERRUPTED, "stopped by SIGTERM after saving a checkpoint; the next run resumes from it"),
@@ -114,6 +125,17 @@ class UsageError(StjobError):
 
     reason = "UsageError"
     exit_code = EXIT_USAGE
+
+
+class QualityGateFailed(StjobError):
+    """The trained model did not clear ``spec.evaluation.gate`` (message: metric, baseline, final)."""
+
+    reason = "QualityGateFailed"
+    exit_code = EXIT_QUALITY_GATE
+
+    def __init__(self, message: str, *, evaluation: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.evaluation = evaluation  # the report, kept in the failed run's result.json
 
 
 class StorageError(StjobError):

@@ -129,4 +129,6 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("backoff-negative", with_spec(runPolicy__backoffLimit=-1), "spec.runPolicy.backoffLimit"),
     ("nodes-zero", with_spec(distributed__nodes=0), "spec.distributed.nodes"),
     ("eval-steps-without-valid", with_spec(training__evalSteps=100), "spec.training.evalSteps"),
+    ("gate-without-valid", with_spec(evaluation__gate={"minImprovement": 0.01}), "spec.evaluation.gate"),
+    ("gate-metric-empty", with_spec(evaluation__gate={"metric": ""}), "spec.evaluation.gate.metric"),
 ]

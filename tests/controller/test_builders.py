@@ -129,7 +129,7 @@ def test_pod_and_container_pass_the_restricted_standard() -> None:
 def test_pod_failure_policy_fails_fast_on_trainer_errors_and_ignores_disruptions() -> None:
     policy = builders.build_job(spec(), META, SETTINGS)["spec"]["podFailurePolicy"]
     assert policy["rules"] == [
-        {"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [3, 4, 5, 6]}},
+        {"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [3, 4, 5, 6, 8]}},
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
     ]
 

@@ -16,7 +16,14 @@ import yaml
 from typer.testing import CliRunner
 
 from stjob.cli import app
-from stjob.errors import EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from stjob.errors import (
+    EXIT_CONFIG_ERROR,
+    EXIT_DATA_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_QUALITY_GATE,
+    NON_RETRYABLE_EXIT_CODES,
+)
 from stjob_trainer import run as run_module
 from stjob_trainer.entrypoint import execute
 from stjob_trainer.reporting import NullReporter
@@ -45,6 +52,60 @@ def test_success_writes_termination_message_and_result(
     assert message == {"outcome": "Succeeded", "modelPath": str(model_path)}
     assert (model_path / "model.safetensors").is_file()
     assert json.loads((tmp_path / "out" / "test-triplet" / "result.json").read_text())["outcome"] == "Succeeded"
+
+
+def test_a_missed_quality_gate_keeps_the_model_pushes_nothing_and_fails_for_good(
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    dataset_dir: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_TESTtokenNEVERused1234567890")
+    pushed: list[Path] = []
+    monkeypatch.setattr(run_module, "push_model", lambda folder, *a, **kw: pushed.append(folder) or "https://hf.co/x")
+    doc = job_document(
+        "pair_score",
+        dataset_dir("pair_score"),
+        tiny_model_dir,
+        evaluation={"gate": {"minImprovement": 1.0}},  # no fine-tuning gains a full point of Spearman
+        output={"projectName": "gated", "hub": {"push": True, "username": "alice", "tokenSecretRef": {"name": "hf"}}},
+    )
+    code = execute(
+        _write_job(tmp_path / "job.yaml", doc), output_dir=tmp_path / "out", local=False, reporter=NullReporter()
+    )
+
+    assert code == EXIT_QUALITY_GATE and EXIT_QUALITY_GATE in NON_RETRYABLE_EXIT_CODES
+    message = _termination(tmp_path)
+    assert message["outcome"] == "Failed" and message["reason"] == "QualityGateFailed"
+    assert "spearman_cosine" in str(message["message"]) and "at least +1.0000" in str(message["message"])
+    run_dir = tmp_path / "out" / "gated"
+    assert (run_dir / "model" / "model.safetensors").is_file()  # kept on the output volume
+    assert pushed == []
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["reason"] == "QualityGateFailed"
+    assert set(result["evaluation"]["metrics"]["spearman_cosine"]) == {"baseline", "final", "delta"}
+
+    # The same job with a gate it clears (a tolerated loss of a full point) ships.
+    doc["spec"]["evaluation"] = {"gate": {"metric": "pearson_cosine", "minImprovement": -1.0}}
+    code = execute(
+        _write_job(tmp_path / "job.yaml", doc), output_dir=tmp_path / "out2", local=False, reporter=NullReporter()
+    )
+    assert code == EXIT_OK and len(pushed) == 1
+
+
+def test_a_gate_on_an_unknown_metric_fails_before_training(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]
+) -> None:
+    doc = job_document(
+        "pair_score", dataset_dir("pair_score"), tiny_model_dir, evaluation={"gate": {"metric": "spearman_cosin"}}
+    )
+    code = execute(
+        _write_job(tmp_path / "job.yaml", doc), output_dir=tmp_path / "out", local=False, reporter=NullReporter()
+    )
+    assert code == EXIT_CONFIG_ERROR
+    message = str(_termination(tmp_path)["message"])
+    assert "evaluation.gate.metric 'spearman_cosin'" in message and "spearman_cosine" in message
+    assert not list((tmp_path / "out").rglob("checkpoint-*"))
 
 
 def test_bad_data_fails_with_data_error_before_any_model_is_loaded(

@@ -19,7 +19,7 @@ from typing import Any
 from stjob import job_file
 from stjob.api import SentenceTransformerJob, contract
 from stjob.api.contract import TerminationMessage
-from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, StjobError
+from stjob.errors import EXIT_INTERRUPTED, EXIT_OK, QualityGateFailed, StjobError
 from stjob_trainer.failures import classify
 from stjob_trainer.library_noise import silence_library_noise
 from stjob_trainer.local_run import fit_to_this_machine
@@ -97,7 +97,8 @@ def execute(
         write_termination_message(TerminationMessage(outcome="Failed", reason=error.reason, message=message))
         if job is not None:
             run_dir = output_dir / job.spec.output.project_name
-            _write_failed_result(run_dir, error.reason, message, time.monotonic() - t0)
+            report = error.evaluation if isinstance(error, QualityGateFailed) else None
+            _write_failed_result(run_dir, error.reason, message, time.monotonic() - t0, evaluation=report)
         return error.exit_code
     finally:
         reporter.close()
@@ -109,12 +110,16 @@ def redact_secrets(text: str) -> str:
     return contract.redact(text, secrets=[os.environ.get(contract.ENV_HF_TOKEN, "")])
 
 
-def _write_failed_result(run_dir: Path, reason: str, message: str, seconds: float) -> None:
+def _write_failed_result(
+    run_dir: Path, reason: str, message: str, seconds: float, *, evaluation: dict[str, Any] | None = None
+) -> None:
     if not run_dir.is_dir():
         return
+    extra = {"evaluation": evaluation} if evaluation else {}
     try:
         write_result(
-            run_dir, {"outcome": "Failed", "reason": reason, "message": message, "timings": {"seconds": seconds}}
+            run_dir,
+            {"outcome": "Failed", "reason": reason, "message": message, **extra, "timings": {"seconds": seconds}},
         )
     except OSError as exc:
         logger.warning("cannot write result.json: %s", exc)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stjob.api.spec import QualityGateSpec
 from stjob.api.status import EvaluationSummary
+from stjob.errors import ConfigError, QualityGateFailed
 
 #: The Trainer prefixes evaluator keys with this; the report names metrics without it.
 EVAL_PREFIX = "eval_"
@@ -110,3 +112,28 @@ def append_to_card(model_dir: Path, report: EvaluationReport) -> bool:
     text = card.read_text(encoding="utf-8").rstrip("\n")
     card.write_text(f"{text}\n\n{report.markdown()}", encoding="utf-8")
     return True
+
+
+def check_gate_metric(gate: QualityGateSpec | None, scores: dict[str, Any]) -> None:
+    """ConfigError before training when the gate names a metric the evaluator does not report."""
+    names = _strip(scores)
+    if gate is not None and gate.metric is not None and names and gate.metric not in names:
+        raise ConfigError(
+            f"evaluation.gate.metric {gate.metric!r} is not one of the evaluator's metrics: {', '.join(sorted(names))}"
+        )
+
+
+def gate_verdict(gate: QualityGateSpec | None, report: EvaluationReport, model_dir: Path) -> QualityGateFailed | None:
+    """None when there is no gate or the model clears it, else the failure to raise (after saving)."""
+    if gate is None:
+        return None
+    metric = gate.metric or report.primary
+    m = report.metrics.get(metric, MetricComparison(None, None))
+    if m.delta is not None and m.delta >= gate.min_improvement:
+        return None
+    change = f"{_num(m.baseline)} -> {_num(m.final)}" + (f" ({m.delta:+.4f})" if m.delta is not None else "")
+    return QualityGateFailed(
+        f"quality gate: {metric} {change}, the gate asks for at least {gate.min_improvement:+.4f}; "
+        f"the model stays in {model_dir} and was not pushed",
+        evaluation=report.to_json(),
+    )

@@ -27,7 +27,7 @@ from stjob.api import SentenceTransformerJob
 from stjob.api.contract import LABEL_MAP_FILE, RunLayout
 from stjob.api.spec import SentenceTransformerJobSpec
 from stjob.api.status import OutputStatus
-from stjob.errors import StorageError
+from stjob.errors import DataError, StorageError
 from stjob_trainer.callbacks import (
     LOSS_HEAD_FILE,
     LossHeadCheckpointCallback,
@@ -36,7 +36,7 @@ from stjob_trainer.callbacks import (
 )
 from stjob_trainer.checkpoints import check_resume, data_fingerprint, find_resume_checkpoint, run_fingerprint
 from stjob_trainer.data_loading import LoadedData, load_data
-from stjob_trainer.evaluation_report import EvaluationReport, append_to_card
+from stjob_trainer.evaluation_report import EvaluationReport, append_to_card, check_gate_metric, gate_verdict
 from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
 from stjob_trainer.hub import hub_repo_id, hub_token, push_model
 from stjob_trainer.losses import build_loss, gathers_across_devices
@@ -135,6 +135,8 @@ def run_job(
     check_resume(run.checkpoints, fingerprint, fresh=fresh, discard=(run.metrics,))  # before the model loads
     model, loss = load_model_and_loss(spec, data, base_dir=base_dir)
     plan = plan_evaluation(spec, data, loss)
+    if spec.evaluation.gate is not None and plan is None:
+        raise DataError("evaluation.gate needs validation rows to judge the model; the validation split is empty")
     setup = build_trainer(
         spec,
         run=run,
@@ -149,6 +151,7 @@ def run_job(
         print_logs=print_logs,
     )
     resume, baseline = resume_or_measure_baseline(setup, reporter)
+    check_gate_metric(spec.evaluation.gate, baseline)  # a misspelt metric fails now, not after training
     train_output = train(setup, resume, stop_flag, reporter)
 
     model_dir = run.model
@@ -161,6 +164,10 @@ def run_job(
         card = save_final_model(spec, setup, data, model_dir)
         if report is not None and card:
             append_to_card(model_dir, report)
+        failed = gate_verdict(spec.evaluation.gate, report, model_dir) if report is not None else None
+        if failed is not None:  # the model stays on the output volume; nothing is pushed
+            reporter.close(OutputStatus(model_path=str(model_dir)), evaluation=report.summary() if report else None)
+            raise failed
         hub_url = push_to_hub(spec, model_dir, token)
         summary = summarize(setup, train_output, baseline)
         timings = {"startedAt": started_at, "finishedAt": _utc_now(), "seconds": round(time.monotonic() - t0, 2)}

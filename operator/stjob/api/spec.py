@@ -322,6 +322,31 @@ class TrainingSpec(ApiModel):
     )
 
 
+class QualityGateSpec(ApiModel):
+    """Keep a model that did not improve enough from shipping (no Hub push; the job fails)."""
+
+    metric: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="Evaluator metric to judge, as in result.json's evaluation report (e.g. cosine_ndcg@10); "
+        "default: the trainer's primary metric.",
+    )
+    min_improvement: float = Field(
+        0.0,
+        description="Least final - baseline the metric must reach (0: no regression; negative: a tolerated "
+        "loss). Missed: reason QualityGateFailed, the model stays on the output volume, nothing is pushed.",
+    )
+
+
+class EvaluationSpec(ApiModel):
+    """What the base-vs-fine-tuned evaluation report decides."""
+
+    gate: QualityGateSpec | None = Field(
+        None, description="Opt-in quality gate on the report; needs data.validSplit and an evalStrategy."
+    )
+
+
 class LossSpec(ApiModel):
     """Override the trainer's default loss (for users who know better)."""
 
@@ -509,6 +534,9 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
     model: ModelSpec = Field(default_factory=ModelSpec, description="Base model.")
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Training hyperparameters.")
     loss: LossSpec = Field(default_factory=LossSpec, description="Loss override.")
+    evaluation: EvaluationSpec = Field(
+        default_factory=EvaluationSpec, description="The evaluation report's quality gate."
+    )
     output: OutputSpec = Field(default_factory=OutputSpec, description="Model output and Hub upload.")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment tracking.")
     image: str | None = Field(None, min_length=1, description="Trainer image; default: the operator's setting.")
@@ -573,6 +601,13 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
             check=lambda s: s.loss.mini_batch_size is None or s.loss.name == "CachedMultipleNegativesRankingLoss",
             message="loss.miniBatchSize only applies to CachedMultipleNegativesRankingLoss",
             field=".loss.miniBatchSize",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.evaluation) || !has(self.evaluation.gate) || "
+            "(has(self.data.validSplit) && self.training.evalStrategy != 'no')",
+            check=lambda s: s.evaluation.gate is None or s.evaluates,
+            message="evaluation.gate needs data.validSplit and an evalStrategy other than 'no'",
+            field=".evaluation.gate",
         ),
         Rule["SentenceTransformerJobSpec"](
             cel="!has(self.training.evalSteps) || has(self.data.validSplit)",

@@ -13,6 +13,7 @@ REASON_BY_EXIT_CODE: dict[int, str] = {
     errors.EXIT_DATA_ERROR: errors.DataError.reason,
     errors.EXIT_OUT_OF_MEMORY: errors.OutOfMemoryError.reason,
     errors.EXIT_STORAGE_ERROR: errors.StorageError.reason,
+    errors.EXIT_QUALITY_GATE: errors.QualityGateFailed.reason,
 }
 #: Conditions and Events show at most this much of the trainer's message.
 MAX_MESSAGE = 1024
