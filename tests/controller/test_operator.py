@@ -102,6 +102,8 @@ async def test_progress_to_running_then_succeeded_keeps_trainer_fields(
 
 
 DATA_ERROR = json.dumps({"outcome": "Failed", "reason": "DataError", "message": "file /data/sick/train.csv, row 17, column 'score'"})  # fmt: skip
+# What the trainer writes when the model missed spec.evaluation.gate (stjob_trainer.evaluation_report).
+QUALITY_GATE = json.dumps({"outcome": "Failed", "reason": "QualityGateFailed", "message": "quality gate: spearman_cosine 0.7012 -> 0.6500 (-0.0512), the gate asks for at least +0.0100; the model stays in /output/sick/model and was not pushed"})  # fmt: skip
 FAILURES = [
     # (id, pod status, job status or None, expected phase, reason, message fragment)
     ("oom-killed",
@@ -112,6 +114,14 @@ FAILURES = [
      {"phase": "Failed", "containerStatuses": [{"name": "trainer", "state": {"terminated": {"exitCode": 4, "message": DATA_ERROR}}}]},
      {"conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]},
      "Failed", "DataError", "row 17"),
+    ("quality-gate-failed",
+     {"phase": "Failed", "containerStatuses": [{"name": "trainer", "state": {"terminated": {"exitCode": 8, "message": QUALITY_GATE}}}]},
+     {"conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]},
+     "Failed", "QualityGateFailed", "spearman_cosine 0.7012 -> 0.6500"),
+    ("quality-gate-failed-exit-code-only",  # the message lost (a log tail instead): the exit code says it
+     {"phase": "Failed", "containerStatuses": [{"name": "trainer", "state": {"terminated": {"exitCode": 8, "message": "Traceback ..."}}}]},
+     {"conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]},
+     "Failed", "QualityGateFailed", ""),
     ("unschedulable",
      {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/4 nodes: Insufficient nvidia.com/gpu"}]},
      None, "Pending", "Unschedulable", "Insufficient nvidia.com/gpu"),
