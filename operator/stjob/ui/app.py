@@ -115,7 +115,7 @@ def create_app(
                     previous = {r["key"]: r for r in current}
                     if changes["upsert"] or changes["remove"] or rounds == 1:
                         yield f"data: {json.dumps(changes)}\n\n"
-                if await request.is_disconnected():
+                if rounds == max_rounds or await request.is_disconnected():
                     return
                 await asyncio.sleep(poll_s)
 

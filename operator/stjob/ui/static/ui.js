@@ -83,7 +83,7 @@ async function drawCurves(canvas) {
       j ? ctx.lineTo(px, py) : ctx.moveTo(px, py);
     });
     ctx.stroke();
-    ctx.fillText(`${name} ${lo.toPrecision(3)}…${hi.toPrecision(3)}`, pad + i * 180, 15);
+    ctx.fillText(`${name} ${lo.toPrecision(3)}…${hi.toPrecision(3)}`, pad, 15 + i * 14);
   });
   ctx.fillStyle = "#777";
   ctx.fillText(`step 0 … ${maxStep}`, pad, H - 10);
