@@ -19,7 +19,7 @@ import pytest
 from stjob.api import GROUP, PLURAL, VERSION
 from stjob.api.contract import TerminationMessage
 from stjob.controller import naming
-from stjob.errors import EXIT_DATA_ERROR
+from stjob.errors import EXIT_DATA_ERROR, EXIT_QUALITY_GATE
 from tests.api.resources import BASE
 from tests.support import operator_on_cluster as oc
 from tests.support.kube_cluster import KubeCluster
@@ -178,6 +178,29 @@ def test_a_data_error_fails_at_once_without_a_retry(kube: Kube) -> None:
     assert job["spec"].get("parallelism") == 0
     time.sleep(3)  # the Job controller acts within a second of a pod failure; give it three
     assert len(kube.pods("bad-data")) == 1
+
+
+def test_a_missed_quality_gate_fails_with_its_reason_and_keeps_the_report(kube: Kube) -> None:
+    """The trainer's QualityGateFailed (exit 8, non-retryable) fails the resource; its evaluation stays."""
+    kube.create("gated", data={**BASE["spec"]["data"], "validSplit": "valid"}, evaluation={"gate": {}})
+    (pod,) = oc.wait_for("a pod", lambda: kube.pods("gated"))
+    evaluation = {"primaryMetric": "spearman_cosine", "baseline": 0.7012, "final": 0.65, "delta": -0.0512}
+    kube.custom.patch_namespaced_custom_object_status(  # what the trainer's reporter sends before it exits
+        GROUP, VERSION, kube.namespace, PLURAL, "gated", {"status": {"evaluation": evaluation}}
+    )
+    message = TerminationMessage(
+        outcome="Failed",
+        reason="QualityGateFailed",
+        message="quality gate: spearman_cosine 0.7012 -> 0.6500 (-0.0512), the gate asks for at least +0.0000",
+    )
+    kube.kubelet_writes(pod, "Failed", exit_code=EXIT_QUALITY_GATE, message=message.model_dump_json(by_alias=True))
+    oc.wait_for("phase Failed", lambda: kube.phase("gated") == "Failed")
+    failed = kube.condition("gated", "Failed")
+    assert failed is not None and failed["reason"] == "QualityGateFailed" and "-0.0512" in failed["message"]
+    (job,) = kube.children("gated")["Job"]
+    assert job["spec"].get("parallelism") == 0  # not retried
+    stored = kube.get("gated")
+    assert stored is not None and stored["status"]["evaluation"] == evaluation
 
 
 def test_delete_collects_the_children_and_the_same_name_comes_back(kube: Kube) -> None:
