@@ -19,7 +19,7 @@ def make_job(name: str, namespace: str = "team-a", phase: str = "Running", **sta
         "metadata": {"name": name, "namespace": namespace, "creationTimestamp": "2026-11-29T10:00:00Z"},
         "spec": {
             "trainer": "pair_score",
-            "projectName": name,
+            "output": {"projectName": name},
             "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
         },
         "status": {"phase": phase, **status},
@@ -31,6 +31,7 @@ class FakeSource:
         self.jobs = {(j["metadata"]["namespace"], j["metadata"]["name"]): j for j in jobs}
         self.forbidden = forbidden
         self.event_items: list[dict[str, Any]] = []
+        self.dry_runs = 0
 
     def _check(self, verb: str) -> None:
         if verb in self.forbidden:
@@ -52,6 +53,13 @@ class FakeSource:
     def delete_job(self, namespace: str, name: str) -> None:
         self._check("delete")
         del self.jobs[namespace, name]
+
+    def create_job(self, namespace: str, body: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+        self._check("create")
+        self.dry_runs += int(dry_run)
+        if not dry_run:
+            self.jobs[namespace, body["metadata"]["name"]] = copy.deepcopy(body)
+        return body
 
     def set_suspend(self, namespace: str, name: str, suspend: bool) -> None:
         self._check("patch")

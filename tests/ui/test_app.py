@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from stjob.api.contract import RunLayout
-from stjob.ui.app import board_changes, create_app, validation_errors
+from stjob.ui.app import board_changes, create_app
 from stjob.ui.render import board_row
 from tests.ui.fake_source import HOSTILE, FakeSource, make_job
 
@@ -142,13 +142,29 @@ def test_metrics_come_from_the_runs_folder(source: FakeSource, tmp_path: Path) -
     assert _client(source).get("/jobs/team-a/minilm-sts/metrics").json()["records"] == []
 
 
-def test_validation_names_the_field(source: FakeSource) -> None:
+VALID = {"name": "fresh", "namespace": "team-a", "spec": {"trainer": "pair", "data": {"path": "sick"}}}
+
+
+def test_validation_names_the_field_and_previews_yaml(source: FakeSource) -> None:
     client = _client(source)
-    token = _csrf(client.get("/").text)
-    spec = {"trainer": "pair_score", "projectName": "x", "model": {"name": "m"}, "data": {"path": "d"}}
-    spec["training"] = {"epochs": -1}
-    reply = client.post("/api/validate", json=spec, headers={"x-csrf-token": token})
-    fields = [e["field"] for e in reply.json()["errors"]]
-    assert any("epochs" in f for f in fields), fields
-    assert client.post("/api/validate", json=spec).status_code == 403
-    assert validation_errors(spec) == reply.json()["errors"]
+    token = _csrf(client.get("/new").text)
+    invalid = {**VALID, "spec": {**VALID["spec"], "training": {"epochs": -1}}}
+    reply = client.post("/api/validate", json=invalid, headers={"x-csrf-token": token}).json()
+    assert [e["field"] for e in reply["errors"]] == ["spec.training.epochs"]
+    assert "epochs: -1" in reply["yaml"] and "kind: SentenceTransformerJob" in reply["yaml"]
+    assert client.post("/api/validate", json=VALID, headers={"x-csrf-token": token}).json()["errors"] == []
+    assert client.post("/api/validate", json=VALID).status_code == 403
+
+
+def test_create_dry_runs_first_and_refuses_invalid_or_forbidden(source: FakeSource) -> None:
+    client = _client(source)
+    token = _csrf(client.get("/new").text)
+    bad = client.post("/api/jobs", json={**VALID, "name": "Not_A_Label"}, headers={"x-csrf-token": token})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "metadata.name"
+    assert client.post("/api/jobs", json=VALID).status_code == 403  # no CSRF token
+    reply = client.post("/api/jobs", json=VALID, headers={"x-csrf-token": token})
+    assert reply.status_code == 201 and reply.json() == {"url": "/jobs/team-a/fresh"}
+    assert source.dry_runs == 1 and source.jobs["team-a", "fresh"]["spec"] == VALID["spec"]
+    source.forbidden = frozenset({"create"})
+    refused = client.post("/api/jobs", json={**VALID, "name": "other"}, headers={"x-csrf-token": token})
+    assert refused.status_code == 403 and "cannot create" in refused.json()["errors"][0]["message"]

@@ -82,3 +82,12 @@ def test_job_page_draws_the_curves_and_shows_the_failure_as_text(tmp_path: Path)
     assert 'data-curves="loss,eval_spearman_cosine"' in dom
     assert "Failed: X" in dom
     _untouched_by(dom)
+
+
+def test_submit_form_validates_on_the_server_and_names_the_field() -> None:
+    """On load the empty form is checked: the problems list names the missing fields, the YAML is previewed."""
+    with browser.serving(create_app(FakeSource([]))) as url:
+        dom = browser.dump_dom(url + "/new")
+    assert 'data-field="spec.data"' in dom and 'data-field="metadata.name"' in dom
+    assert "kind: SentenceTransformerJob" in dom  # the preview
+    assert 'data-path="training.learningRate"' in dom

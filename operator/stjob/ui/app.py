@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import yaml
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -27,8 +28,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from stjob.api.contract import RunLayout
-from stjob.api.spec import SentenceTransformerJobSpec
-from stjob.ui.render import board_page, board_row, job_page
+from stjob.api.resource import API_VERSION, KIND, SentenceTransformerJob
+from stjob.ui.form import form_fields, form_html
+from stjob.ui.render import board_page, board_row, job_page, submit_page
 from stjob.ui.source import Forbidden, JobSource
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -54,7 +56,8 @@ def read_metrics(runs_dir: Path | None, obj: dict[str, Any]) -> list[dict[str, A
     """The trainer's metrics.jsonl for a job's project under a local runs folder; [] when absent."""
     if runs_dir is None:
         return []
-    project = (obj.get("spec") or {}).get("projectName") or (obj.get("metadata") or {}).get("name", "")
+    output = (obj.get("spec") or {}).get("output") or {}
+    project = output.get("projectName") or (obj.get("metadata") or {}).get("name", "")
     path = RunLayout.of(runs_dir, str(project)).metrics
     if not path.is_file():
         return []
@@ -67,10 +70,16 @@ def read_metrics(runs_dir: Path | None, obj: dict[str, Any]) -> list[dict[str, A
     return records
 
 
-def validation_errors(spec: Any) -> list[dict[str, str]]:
-    """The spec's pydantic errors, each naming its field (``optim.learningRate``); [] when valid."""
+def resource(form: dict[str, Any]) -> dict[str, Any]:
+    """The resource the submit form describes: ``{"name", "namespace", "spec"}`` -> a manifest."""
+    meta = {"name": form.get("name") or "", "namespace": form.get("namespace") or "default"}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": form.get("spec") or {}}
+
+
+def validation_errors(body: dict[str, Any]) -> list[dict[str, str]]:
+    """The manifest's pydantic errors, each naming its field (``spec.training.epochs``); [] when valid."""
     try:
-        SentenceTransformerJobSpec.model_validate(spec)
+        SentenceTransformerJob.model_validate(body)
     except ValidationError as exc:
         return [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()]
     return []
@@ -154,14 +163,45 @@ def create_app(
             return HTMLResponse(board_page([], "", "", csrf, f"{verb} {namespace}/{name}: {exc}"), status_code=403)
         return RedirectResponse("/" if verb == "delete" else f"/jobs/{namespace}/{name}", status_code=303)
 
-    async def validate(request: Request) -> Response:
+    async def submitted(request: Request) -> tuple[dict[str, Any] | None, Response | None]:
+        """The manifest a form POST describes, or the reply refusing it (CSRF, not JSON)."""
         if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), csrf):
-            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+            return None, JSONResponse({"errors": [{"field": "", "message": "missing or wrong CSRF token"}]}, 403)
         try:
-            spec = await request.json()
+            form = await request.json()
         except ValueError:
-            return JSONResponse({"errors": [{"field": "", "message": "not JSON"}]}, status_code=400)
-        return JSONResponse({"errors": validation_errors(spec)})
+            form = None
+        if not isinstance(form, dict):
+            return None, JSONResponse({"errors": [{"field": "", "message": "expected a JSON object"}]}, 400)
+        return resource(form), None
+
+    async def validate(request: Request) -> Response:
+        body, refusal = await submitted(request)
+        if body is None:
+            return refusal or Response(status_code=400)
+        preview = yaml.safe_dump(body, sort_keys=False)
+        return JSONResponse({"errors": validation_errors(body), "yaml": preview})
+
+    async def create(request: Request) -> Response:
+        """Validate here, then a server-side dry run (admission, RBAC, CRD schema), then the real create."""
+        body, refusal = await submitted(request)
+        if body is None:
+            return refusal or Response(status_code=400)
+        errors = validation_errors(body)
+        if errors:
+            return JSONResponse({"errors": errors}, status_code=422)
+        namespace = body["metadata"]["namespace"]
+        try:
+            await run_in_threadpool(source.create_job, namespace, body, True)
+            await run_in_threadpool(source.create_job, namespace, body, False)
+        except Forbidden as exc:
+            return JSONResponse({"errors": [{"field": "", "message": str(exc)}]}, status_code=403)
+        return JSONResponse({"url": f"/jobs/{namespace}/{body['metadata']['name']}"}, status_code=201)
+
+    fields_html = form_html(form_fields())
+
+    async def new(request: Request) -> Response:
+        return HTMLResponse(submit_page(fields_html, csrf))
 
     return Starlette(
         routes=[
@@ -170,7 +210,9 @@ def create_app(
             Route("/jobs/{namespace}/{name}", job),
             Route("/jobs/{namespace}/{name}/metrics", metrics),
             Route("/jobs/{namespace}/{name}/{action}", action, methods=["POST"]),
+            Route("/new", new),
             Route("/api/validate", validate, methods=["POST"]),
+            Route("/api/jobs", create, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))],

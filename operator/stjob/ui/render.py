@@ -90,7 +90,8 @@ def _layout(title: str, body: str, csrf: str) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f'<meta name="csrf-token" content="{_e(csrf)}"><title>{_e(title)} · stjob</title>'
         '<link rel=stylesheet href="/static/ui.css"><script src="/static/ui.js" defer></script>'
-        f'</head><body><header><a href="/">stjob</a> <span>{_e(title)}</span></header><main>{body}</main>'
+        f'</head><body><header><a href="/">stjob</a> <span>{_e(title)}</span> <a class=new href="/new">new job</a>'
+        f"</header><main>{body}</main>"
         "</body></html>"
     )
 
@@ -187,5 +188,18 @@ def job_page(obj: dict[str, Any], events: list[dict[str, Any]], now: datetime, c
         f'<h2>Curves</h2><canvas id=curves width=800 height=300 data-src="{base}/metrics"></canvas>'
         f"<p id=curves-note></p><h2>Timeline</h2><ol class=timeline>{timeline or '<li>nothing yet</li>'}</ol>"
         f"<h2>Spec</h2><pre class=spec>{_e(spec_yaml)}</pre>",
+        csrf,
+    )
+
+
+def submit_page(form: str, csrf: str) -> str:
+    """Name, namespace and the generated spec inputs; ui.js validates on every change and previews YAML."""
+    return _layout(
+        "new job",
+        "<form id=submit class=submit><fieldset><legend>metadata</legend>"
+        "<label for=f-name>name</label><input id=f-name name=name required><small>a DNS label</small>"
+        "<label for=f-namespace>namespace</label><input id=f-namespace name=namespace value=default><small></small>"
+        f"</fieldset>{form}<button id=create type=button>create</button></form>"
+        "<aside><h2>Problems</h2><ul id=errors></ul><h2>YAML</h2><pre id=preview class=spec></pre></aside>",
         csrf,
     )

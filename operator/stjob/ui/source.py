@@ -22,6 +22,7 @@ class JobSource(Protocol):
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
     def delete_job(self, namespace: str, name: str) -> None: ...
     def set_suspend(self, namespace: str, name: str, suspend: bool) -> None: ...
+    def create_job(self, namespace: str, body: dict[str, Any], dry_run: bool) -> dict[str, Any]: ...
 
 
 class KubeSource:
@@ -78,6 +79,13 @@ class KubeSource:
                 GROUP, VERSION, namespace, PLURAL, name, {"spec": {"suspend": suspend}}
             )
         )
+
+    def create_job(self, namespace: str, body: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+        extra = {"dry_run": "All"} if dry_run else {}
+        created: dict[str, Any] = self._guard(
+            lambda: self._custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body, **extra)
+        )
+        return created
 
 
 def _api_message(exc: Any) -> str:

@@ -90,7 +90,68 @@ async function drawCurves(canvas) {
   canvas.dataset.curves = names.join(",");
 }
 
+// The submit form: the filled inputs as a spec (dotted data-path -> nested keys), validated by the
+// server on every change; problems name the field, the YAML preview is what create would send.
+function formState(form) {
+  const spec = {};
+  for (const input of form.querySelectorAll("[data-path]")) {
+    let value;
+    if (input.type === "checkbox") {
+      if (String(input.checked) === input.dataset.default.toLowerCase()) continue;
+      value = input.checked;
+    } else {
+      if (input.value === "" || (input.tagName === "SELECT" && input.options[input.selectedIndex].defaultSelected)) continue;
+      value = input.dataset.kind === "integer" || input.dataset.kind === "number" ? Number(input.value) : input.value;
+    }
+    const keys = input.dataset.path.split(".");
+    let node = spec;
+    for (const key of keys.slice(0, -1)) node = node[key] ||= {};
+    node[keys.at(-1)] = value;
+  }
+  return { name: form.elements.name.value, namespace: form.elements.namespace.value, spec };
+}
+
+async function post(url, body) {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const reply = await fetch(url, {
+    method: "POST", headers: { "content-type": "application/json", "x-csrf-token": csrf }, body: JSON.stringify(body),
+  });
+  return [reply.status, await reply.json()];
+}
+
+function showErrors(errors) {
+  const list = document.getElementById("errors");
+  list.replaceChildren(...errors.map((e) => {
+    const li = document.createElement("li");
+    li.textContent = `${e.field}: ${e.message}`;
+    li.dataset.field = e.field;
+    return li;
+  }));
+  if (!errors.length) list.replaceChildren(Object.assign(document.createElement("li"), { textContent: "none" }));
+}
+
+function submitForm(form) {
+  let pending = 0;
+  const check = async () => {
+    const mine = ++pending;
+    const [, data] = await post("/api/validate", formState(form));
+    if (mine !== pending) return; // a newer change is on its way
+    showErrors(data.errors);
+    document.getElementById("preview").textContent = data.yaml || "";
+    form.dataset.checked = String(Number(form.dataset.checked || 0) + 1);
+  };
+  form.addEventListener("input", check);
+  document.getElementById("create").addEventListener("click", async () => {
+    const [status, data] = await post("/api/jobs", formState(form));
+    if (status === 201) window.location.href = data.url;
+    else showErrors(data.errors);
+  });
+  check();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("submit");
+  if (form) submitForm(form);
   const board = document.getElementById("board");
   if (board) liveBoard(board);
   const canvas = document.getElementById("curves");
