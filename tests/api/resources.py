@@ -129,6 +129,12 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("backoff-negative", with_spec(runPolicy__backoffLimit=-1), "spec.runPolicy.backoffLimit"),
     ("nodes-zero", with_spec(distributed__nodes=0), "spec.distributed.nodes"),
     ("eval-steps-without-valid", with_spec(training__evalSteps=100), "spec.training.evalSteps"),
+    ("hard-negatives-for-pair-score", with_spec(data__hardNegatives={}), "spec.data.hardNegatives"),
+    (
+        "hard-negatives-zero",
+        with_spec(trainer="qa", data__hardNegatives={"numNegatives": 0}),
+        "spec.data.hardNegatives.numNegatives",
+    ),
     ("gate-without-valid", with_spec(evaluation__gate={"minImprovement": 0.01}), "spec.evaluation.gate"),
     ("gate-metric-empty", with_spec(evaluation__gate={"metric": ""}), "spec.evaluation.gate.metric"),
 ]

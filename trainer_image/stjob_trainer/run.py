@@ -38,6 +38,7 @@ from stjob_trainer.checkpoints import check_resume, data_fingerprint, find_resum
 from stjob_trainer.data_loading import LoadedData, load_data
 from stjob_trainer.evaluation_report import EvaluationReport, append_to_card, check_gate_metric, gate_verdict
 from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
+from stjob_trainer.hard_negatives import with_hard_negatives
 from stjob_trainer.hub import hub_repo_id, hub_token, push_model
 from stjob_trainer.losses import build_loss, gathers_across_devices
 from stjob_trainer.metrics_log import MetricsLog, read_metrics
@@ -131,9 +132,11 @@ def run_job(
     trackers, token = check_prerequisites(spec)
     run = prepare_run_dir(output_dir, spec.output.project_name)
     data = load_training_data(spec, base_dir=base_dir, data_root=data_root, cache_dir=cache_dir)
-    fingerprint = run_fingerprint(spec, data_fingerprint((data.train, data.valid), data.label_names))
+    rows = data_fingerprint((data.train, data.valid), data.label_names)
+    fingerprint = run_fingerprint(spec, rows)
     check_resume(run.checkpoints, fingerprint, fresh=fresh, discard=(run.metrics,))  # before the model loads
     model, loss = load_model_and_loss(spec, data, base_dir=base_dir)
+    data = with_hard_negatives(spec, data, model, run=run, data_fingerprint=rows, reporter=reporter, base_dir=base_dir)
     plan = plan_evaluation(spec, data, loss)
     if spec.evaluation.gate is not None and plan is None:
         raise DataError("evaluation.gate needs validation rows to judge the model; the validation split is empty")

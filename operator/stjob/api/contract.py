@@ -59,6 +59,7 @@ LABEL_MAP_FILE = "label_map.json"
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
 TENSORBOARD_DIR = "tensorboard"
+HARD_NEGATIVES_DIR = "hard-negatives"
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,11 @@ class RunLayout:
     def result(self) -> Path:
         """The final summary: outcome, metrics, model path, Hub URL, timings."""
         return self.root / RESULT_FILE
+
+    @property
+    def hard_negatives(self) -> Path:
+        """``data.hardNegatives``: the mined training set (a saved dataset), reused by a resumed run."""
+        return self.root / HARD_NEGATIVES_DIR
 
     @property
     def tensorboard(self) -> Path:

@@ -155,6 +155,33 @@ class VolumeSource(ApiModel, RuledModel):
     )
 
 
+#: The shapes whose (anchor, positive) pairs can be extended with mined hard negatives.
+TRAINERS_MINING_NEGATIVES: tuple[TrainerType, ...] = ("pair", "qa")
+
+
+class HardNegativesSpec(ApiModel):
+    """Mine hard negatives for the training pairs (sentence-transformers' ``util.mine_hard_negatives``)."""
+
+    num_negatives: int = Field(1, ge=1, le=20, description="Negatives mined per (anchor, positive) pair.")
+    range_min: int = Field(
+        0, ge=0, description="Skip this many of the most similar candidates (they are often unlabeled positives)."
+    )
+    range_max: int | None = Field(None, ge=1, description="Consider only this many of the most similar candidates.")
+    max_score: float | None = Field(None, description="Discard candidates more similar to the anchor than this.")
+    absolute_margin: float | None = Field(
+        None, ge=0, description="A negative must score at least this much below the positive."
+    )
+    relative_margin: float | None = Field(
+        None, ge=0, le=1, description="A negative must score at most (1 - relativeMargin) x the positive's score."
+    )
+    sampling_strategy: Literal["top", "random"] = Field(
+        "top", description="top: the hardest candidates; random: a random pick within the range."
+    )
+    model: str | None = Field(
+        None, min_length=1, description="The model that ranks candidates (Hub id or local path); default: model.name."
+    )
+
+
 class DataSpec(ApiModel, RuledModel):
     """Where the training data comes from and how its columns map to the trainer's shape."""
 
@@ -187,6 +214,11 @@ class DataSpec(ApiModel, RuledModel):
         None, description="A PersistentVolumeClaim holding the data, mounted read-only at /data."
     )
     revision: str | None = Field(None, description="Hub dataset revision (branch, tag or commit) to pin.")
+    hard_negatives: HardNegativesSpec | None = Field(
+        None,
+        description="pair and qa: mine hard negatives from the training answers before training (cached in "
+        "the run folder); the in-batch-negatives loss then sees them as extra negatives.",
+    )
 
     RULES: ClassVar[tuple[Rule[Any], ...]] = (
         Rule["DataSpec"](
@@ -601,6 +633,12 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
             check=lambda s: s.loss.mini_batch_size is None or s.loss.name == "CachedMultipleNegativesRankingLoss",
             message="loss.miniBatchSize only applies to CachedMultipleNegativesRankingLoss",
             field=".loss.miniBatchSize",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.data.hardNegatives) || self.trainer in " + in_list(TRAINERS_MINING_NEGATIVES),
+            check=lambda s: s.data.hard_negatives is None or s.trainer in TRAINERS_MINING_NEGATIVES,
+            message="data.hardNegatives applies to the pair and qa trainers",
+            field=".data.hardNegatives",
         ),
         Rule["SentenceTransformerJobSpec"](
             cel="!has(self.evaluation) || !has(self.evaluation.gate) || "

@@ -1,0 +1,69 @@
+"""data.hardNegatives: mined with the tiny model for pair and qa, trained on, cached in the run folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stjob.api.contract import RunLayout
+from stjob_trainer import hard_negatives
+from stjob_trainer.checkpoints import data_fingerprint
+from stjob_trainer.data_loading import load_data
+from stjob_trainer.model_loading import load_model
+from stjob_trainer.reporting import NullReporter
+from stjob_trainer.run import run_job
+from tests.trainer.jobs import make_job
+
+COLUMNS = {"pair": ("anchor", "positive"), "qa": ("query", "answer")}
+
+
+@pytest.mark.parametrize("trainer", ["pair", "qa"])
+def test_mined_negatives_train_and_are_kept_in_the_run_folder(
+    trainer: str, tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]
+) -> None:
+    job = make_job(trainer, dataset_dir(trainer), tiny_model_dir, data={"hardNegatives": {"numNegatives": 2}})
+    result = run_job(job, output_dir=tmp_path)
+
+    import datasets
+
+    mined = datasets.load_from_disk(str(RunLayout(result.run_dir).hard_negatives))
+    anchor, positive = COLUMNS[trainer]
+    assert mined.column_names == [anchor, positive, "negative_1", "negative_2"]
+    assert 0 < len(mined) <= 96
+    answers = set(mined[positive])
+    for row in mined:
+        assert row["negative_1"] != row[positive] and row["negative_2"] != row[positive]
+        assert {row["negative_1"], row["negative_2"]} <= answers  # mined from the training answers
+    assert result.global_step >= 1 and result.evaluation is not None
+
+
+def test_a_second_run_loads_the_mined_set_instead_of_mining(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = make_job("qa", dataset_dir("qa"), tiny_model_dir, data={"hardNegatives": {"numNegatives": 1}})
+    spec, run = job.spec, RunLayout(tmp_path / "run")
+    data = load_data(spec)
+    model = load_model(spec.model, device="cpu")
+    rows = data_fingerprint((data.train, data.valid), data.label_names)
+    first = hard_negatives.with_hard_negatives(
+        spec, data, model, run=run, data_fingerprint=rows, reporter=NullReporter()
+    )
+
+    def no_mining(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("mined again")
+
+    monkeypatch.setattr(hard_negatives, "mine_hard_negatives", no_mining)
+    again = hard_negatives.with_hard_negatives(
+        spec, data, model, run=run, data_fingerprint=rows, reporter=NullReporter()
+    )
+    assert again.train.to_dict() == first.train.to_dict()
+
+    # Other settings (or other rows) are another key: mined afresh.
+    other = make_job("qa", dataset_dir("qa"), tiny_model_dir, data={"hardNegatives": {"numNegatives": 2}})
+    with pytest.raises(AssertionError, match="mined again"):
+        hard_negatives.with_hard_negatives(
+            other.spec, data, model, run=run, data_fingerprint=rows, reporter=NullReporter()
+        )
