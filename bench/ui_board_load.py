@@ -4,9 +4,9 @@
     .venv/bin/python bench/ui_board_load.py --screenshots    # also rewrite docs/img/ui-board.png, ui-job.png
 
 Server: GET / over HTTP to uvicorn on 127.0.0.1 (median of 20). Browser: headless Chromium's wall time
-to load the board and run its script (``--dump-dom``; the event stream ends after one round, since
-Chromium's virtual time stands still while a request is open), for N jobs and for 1 job; the difference is
-what N rows cost over Chromium's own start.
+to load the board and run its script (``--dump-dom``), for N jobs and for 1 job; the difference is what
+N rows cost over Chromium's own start. The fake's watch, and so the event stream, ends after the initial
+listing: Chromium's virtual time stands still while a request is open.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def measure(n: int) -> None:
             server.append(time.perf_counter() - start)
         walls = {}
         for rows in (1, n):
-            with browser.serving(create_app(FakeSource(demo_jobs(rows)), max_rounds=1)) as one:
+            with browser.serving(create_app(FakeSource(demo_jobs(rows)))) as one:
                 start = time.perf_counter()
                 dom = browser.dump_dom(one + "/", budget_ms=500)
                 walls[rows] = time.perf_counter() - start
@@ -107,7 +107,7 @@ def screenshots() -> None:
     ]
     with tempfile.TemporaryDirectory() as runs:
         _write_metrics(Path(runs), "minilm-001")
-        with browser.serving(create_app(source, runs_dir=Path(runs), max_rounds=1)) as url:
+        with browser.serving(create_app(source, runs_dir=Path(runs))) as url:
             browser.screenshot(url + "/", img / "ui-board.png", size="1600,420")
             browser.screenshot(url + "/jobs/team-b/minilm-001", img / "ui-job.png", size="1000,900")
     print(f"wrote {img / 'ui-board.png'} and {img / 'ui-job.png'}")

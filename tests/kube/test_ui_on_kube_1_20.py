@@ -8,6 +8,7 @@ create goes through a server-side dry run (nothing stored) before the real one.
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,24 @@ def test_admin_creates_after_a_dry_run_suspends_and_deletes(
     assert suspended == "true"
     assert admin.post(f"/jobs/{ns}/fresh/delete", data={"csrf": csrf}, follow_redirects=False).status_code == 303
     assert kube_cluster.kubectl("get", PLURAL, "-n", ns, "-o", "name").stdout.strip() == ""
+
+
+def test_watch_sees_every_job_then_each_change(
+    kube_cluster: kc.KubeCluster, kube_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The board's live feed: ADDED for the jobs there, then MODIFIED and DELETED as they happen."""
+    ns = kube_namespace
+    job = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "watched", "namespace": ns}, "spec": SPEC}
+    kube_cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(job))
+    monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
+    stop = threading.Event()
+    events = KubeSource(namespaces=(ns,)).watch_jobs(stop)
+    try:
+        assert next(events)[0] == "ADDED"
+        kube_cluster.kubectl("patch", PLURAL, "watched", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+        kind, obj = next(events)
+        assert kind == "MODIFIED" and obj["spec"]["suspend"] is True
+        kube_cluster.kubectl("delete", PLURAL, "watched", "-n", ns)
+        assert next(events)[0] == "DELETED"
+    finally:
+        stop.set()

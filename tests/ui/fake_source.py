@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import queue
+import threading
+from collections.abc import Iterator
 from typing import Any
 
-from stjob.ui.source import Forbidden
+from stjob.ui.source import Forbidden, WatchEvent
 
 #: A status message no browser may execute: names are DNS labels, messages are free text.
 #: Were it run, it would leave a mark in the DOM that the browser tests look for.
@@ -32,6 +35,9 @@ class FakeSource:
         self.forbidden = forbidden
         self.event_items: list[dict[str, Any]] = []
         self.dry_runs = 0
+        #: Events a test sends after the initial ADDED; ``None`` ends the watch (and the page's stream).
+        self.feed: queue.Queue[WatchEvent | None] = queue.Queue()
+        self.feed.put(None)  # by default the watch ends after the initial listing
 
     def _check(self, verb: str) -> None:
         if verb in self.forbidden:
@@ -40,6 +46,15 @@ class FakeSource:
     def list_jobs(self) -> list[dict[str, Any]]:
         self._check("list")
         return [copy.deepcopy(j) for j in self.jobs.values()]
+
+    def watch_jobs(self, stop: threading.Event) -> Iterator[WatchEvent]:
+        for job in self.list_jobs():
+            yield "ADDED", job
+        while not stop.is_set():
+            event = self.feed.get()
+            if event is None:
+                return
+            yield event
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any]:
         self._check("get")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -117,7 +118,7 @@ def test_other_hosts_are_refused(source: FakeSource) -> None:
     assert client.get("/").status_code == 400
 
 
-def test_event_stream_sends_the_board_then_changes(source: FakeSource) -> None:
+def test_board_changes_are_the_rows_new_or_different_and_the_keys_gone(source: FakeSource) -> None:
     first = [board_row(j, NOW) for j in source.list_jobs()]
     everyone = {"team-a/minilm-sts", "team-a/bad-data", "team-b/other"}
     assert {r["key"] for r in board_changes({}, first)["upsert"]} == everyone
@@ -126,11 +127,39 @@ def test_event_stream_sends_the_board_then_changes(source: FakeSource) -> None:
     changes = board_changes({r["key"]: r for r in first}, [board_row(j, NOW) for j in source.list_jobs()])
     assert [r["progress"] for r in changes["upsert"]] == ["50%"] and changes["remove"] == ["team-b/other"]
 
-    with _client(source, max_rounds=1).stream("GET", "/events") as reply:
+
+def _board_after(body: str) -> dict[str, dict[str, object]]:
+    """Apply every ``data:`` message of an event stream, as ui.js does."""
+    board: dict[str, dict[str, object]] = {}
+    for message in body.split("\n\n"):
+        if message.startswith("data: "):
+            changes = json.loads(message.removeprefix("data: "))
+            board.update({r["key"]: r for r in changes["upsert"]})
+            for key in changes["remove"]:
+                board.pop(key)
+    return board
+
+
+def test_event_stream_follows_the_watch(source: FakeSource) -> None:
+    """Every job first (the watch's ADDED), then each change; the stream ends with the watch."""
+    changed = source.get_job("team-a", "minilm-sts")
+    changed["status"]["progress"]["percent"] = 50
+    source.feed = queue.Queue()
+    for event in [("MODIFIED", changed), ("DELETED", source.get_job("team-b", "other")), None]:
+        source.feed.put(event)  # type: ignore[arg-type]
+    with _client(source).stream("GET", "/events") as reply:
         body = "".join(reply.iter_text())
     assert reply.headers["content-type"].startswith("text/event-stream")
-    data = json.loads(body.removeprefix("data: ").strip())
-    assert {r["key"] for r in data["upsert"]} == {"team-a/minilm-sts", "team-a/bad-data"}
+    board = _board_after(body)
+    assert set(board) == {"team-a/minilm-sts", "team-a/bad-data"}
+    assert board["team-a/minilm-sts"]["progress"] == "50%"
+
+
+def test_event_stream_reports_a_forbidden_watch() -> None:
+    source = FakeSource([], forbidden=frozenset({"list"}))
+    with _client(source).stream("GET", "/events") as reply:
+        body = "".join(reply.iter_text())
+    assert body.startswith("event: error") and "cannot list" in body
 
 
 def test_metrics_come_from_the_runs_folder(source: FakeSource, tmp_path: Path) -> None:

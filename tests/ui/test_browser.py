@@ -6,6 +6,7 @@ Marked ``browser``: ``make test`` installs Chromium first (``make browser``); wi
 from __future__ import annotations
 
 import json
+import queue
 import re
 from pathlib import Path
 from typing import Any
@@ -33,18 +34,15 @@ def _stalled(message: str) -> list[dict[str, Any]]:
 
 
 class ChangingSource(FakeSource):
-    """The page's first listing sees the jobs as made; every later one sees a status change and a new job."""
+    """After the watch's initial ADDED: a status change and a new job, then the watch ends."""
 
     def __init__(self, jobs: list[dict[str, Any]]) -> None:
         super().__init__(jobs)
-        self.listings = 0
-
-    def list_jobs(self) -> list[dict[str, Any]]:
-        self.listings += 1
-        if self.listings == 2:
-            self.jobs["team-a", "minilm"]["status"]["progress"]["percent"] = 60
-            self.jobs["team-a", "newcomer"] = make_job("newcomer", conditions=_stalled(HOSTILE))
-        return super().list_jobs()
+        changed = self.get_job("team-a", "minilm")
+        changed["status"]["progress"]["percent"] = 60
+        self.feed = queue.Queue()
+        for event in [("MODIFIED", changed), ("ADDED", make_job("newcomer", conditions=_stalled(HOSTILE))), None]:
+            self.feed.put(event)  # type: ignore[arg-type]
 
 
 def _row(dom: str, key: str) -> str:
@@ -61,9 +59,8 @@ def _untouched_by(dom: str) -> None:
 def test_board_follows_status_changes_and_shows_hostile_text_as_text() -> None:
     jobs = [make_job("minilm", progress={"percent": 10}), make_job("bad", conditions=_stalled(HOSTILE))]
     source = ChangingSource(jobs)
-    with browser.serving(create_app(source, poll_s=0.05, max_rounds=2)) as url:
+    with browser.serving(create_app(source)) as url:
         dom = browser.dump_dom(url + "/")
-    assert source.listings >= 2  # the page itself, then the event stream
     assert "<span>60%</span>" in _row(dom, "team-a/minilm")  # changed by ui.js from the stream
     assert "&lt;script&gt;" in _row(dom, "team-a/newcomer")  # inserted by ui.js (textContent)
     assert "&lt;script&gt;" in _row(dom, "team-a/bad")  # rendered by the server

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +32,7 @@ from stjob.api.contract import RunLayout
 from stjob.api.resource import API_VERSION, KIND, SentenceTransformerJob
 from stjob.ui.form import form_fields, form_html
 from stjob.ui.render import board_page, board_row, job_page, submit_page
-from stjob.ui.source import Forbidden, JobSource
+from stjob.ui.source import Forbidden, JobSource, WatchEvent
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: Hosts the page answers to: a page bound to 127.0.0.1 must still refuse DNS-rebinding requests.
@@ -88,12 +89,11 @@ def validation_errors(body: dict[str, Any]) -> list[dict[str, str]]:
 def create_app(
     source: JobSource,
     runs_dir: Path | None = None,
-    poll_s: float = 2.0,
+    heartbeat_s: float = 15.0,
     hosts: tuple[str, ...] = LOCAL_HOSTS,
     now: Callable[[], datetime] = _now,
-    max_rounds: int | None = None,
 ) -> Starlette:
-    """The page over ``source``; ``max_rounds`` ends the event stream (tests), else it runs until disconnect."""
+    """The page over ``source``; the event stream lasts as long as the source's watch and the client."""
     csrf = secrets.token_urlsafe(32)
 
     async def rows() -> list[dict[str, Any]]:
@@ -111,22 +111,57 @@ def create_app(
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
-            previous: dict[str, dict[str, Any]] = {}
-            rounds = 0
-            while max_rounds is None or rounds < max_rounds:
-                rounds += 1
+            loop, stop = asyncio.get_running_loop(), threading.Event()
+            inbox: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
+
+            def pump() -> None:  # the watch blocks: a thread feeds the loop
                 try:
-                    current = await rows()
+                    for event in source.watch_jobs(stop):
+                        loop.call_soon_threadsafe(inbox.put_nowait, event)
                 except Forbidden as exc:
-                    yield f"event: error\ndata: {json.dumps(str(exc))}\n\n"
-                else:
+                    loop.call_soon_threadsafe(inbox.put_nowait, ("ERROR", {"message": str(exc)}))
+                finally:
+                    loop.call_soon_threadsafe(inbox.put_nowait, None)  # the watch ended
+
+            threading.Thread(target=pump, daemon=True).start()
+            jobs: dict[str, dict[str, Any]] = {}
+            previous: dict[str, dict[str, Any]] = {}
+            try:
+                while True:
+                    try:
+                        first = await asyncio.wait_for(inbox.get(), timeout=heartbeat_s)
+                    except asyncio.TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        yield ": keep-alive\n\n"
+                        continue
+                    batch = [first]
+                    while not inbox.empty():  # a burst (every job ADDED at the start) becomes one message
+                        batch.append(inbox.get_nowait())
+                    ended = None in batch
+                    for item in batch:
+                        if item is None:
+                            continue
+                        kind, obj = item
+                        if kind == "ERROR":
+                            yield f"event: error\ndata: {json.dumps(obj.get('message'))}\n\n"
+                            continue
+                        meta = obj.get("metadata") or {}
+                        key = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+                        if kind == "DELETED":
+                            jobs.pop(key, None)
+                        else:
+                            jobs[key] = obj
+                    stamp = now()
+                    current = [board_row(o, stamp) for o in jobs.values()]
                     changes = board_changes(previous, current)
                     previous = {r["key"]: r for r in current}
-                    if changes["upsert"] or changes["remove"] or rounds == 1:
+                    if changes["upsert"] or changes["remove"]:
                         yield f"data: {json.dumps(changes)}\n\n"
-                if rounds == max_rounds or await request.is_disconnected():
-                    return
-                await asyncio.sleep(poll_s)
+                    if ended:
+                        return
+            finally:
+                stop.set()
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from stjob.api.resource import GROUP, PLURAL, VERSION
@@ -14,10 +17,17 @@ class Forbidden(StjobError):
     reason = "Forbidden"
 
 
+#: A watch event: ADDED, MODIFIED or DELETED with the object; ERROR with ``{"message": ...}``.
+WatchEvent = tuple[str, dict[str, Any]]
+#: Seconds a watch request stays open before it is renewed (and ``stop`` looked at again).
+WATCH_RENEW_S = 60
+
+
 class JobSource(Protocol):
     """What the page needs from a cluster; every call may raise ``Forbidden``."""
 
     def list_jobs(self) -> list[dict[str, Any]]: ...
+    def watch_jobs(self, stop: threading.Event) -> Iterator[WatchEvent]: ...
     def get_job(self, namespace: str, name: str) -> dict[str, Any]: ...
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
     def delete_job(self, namespace: str, name: str) -> None: ...
@@ -57,6 +67,41 @@ class KubeSource:
             listed = self._guard(lambda ns=ns: self._custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL))
             items.extend(listed.get("items") or [])
         return items
+
+    def watch_jobs(self, stop: threading.Event) -> Iterator[WatchEvent]:
+        """Every job as ADDED, then each change, until ``stop``; one watch per namespace (or one cluster-wide)."""
+        events: queue.Queue[WatchEvent] = queue.Queue()
+        for ns in self._namespaces or (None,):
+            threading.Thread(target=self._follow, args=(ns, events, stop), daemon=True).start()
+        while not stop.is_set():
+            try:
+                yield events.get(timeout=1.0)
+            except queue.Empty:
+                continue
+
+    def _follow(self, namespace: str | None, events: queue.Queue[WatchEvent], stop: threading.Event) -> None:
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        request = self._custom.list_namespaced_custom_object if namespace else self._custom.list_cluster_custom_object
+        args: tuple[str, ...] = (GROUP, VERSION, namespace, PLURAL) if namespace else (GROUP, VERSION, PLURAL)
+        while not stop.is_set():
+            try:
+                # No resourceVersion: each renewal starts with ADDED for every job (the board diffs them away).
+                for event in watch.Watch().stream(
+                    request, *args, timeout_seconds=WATCH_RENEW_S, _request_timeout=WATCH_RENEW_S + 10
+                ):
+                    if stop.is_set():
+                        return
+                    if event["type"] != "ERROR":  # 410 Gone and the like: renew
+                        events.put((event["type"], event["object"]))
+            except ApiException as exc:
+                if exc.status in (401, 403):
+                    events.put(("ERROR", {"message": f"{exc.status} {exc.reason}: {_api_message(exc)}"}))
+                    return
+            except Exception as exc:  # the connection dropped: say so, then renew
+                events.put(("ERROR", {"message": f"watch interrupted: {str(exc).splitlines()[0][:200]}"}))
+                stop.wait(2.0)
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any]:
         obj: dict[str, Any] = self._guard(
