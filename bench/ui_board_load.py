@@ -105,11 +105,16 @@ def screenshots() -> None:
     source.event_items = [
         {"type": "Normal", "reason": "Created", "message": "Job minilm-001", "lastTimestamp": "2026-11-29T10:00:02Z"}
     ]
+    source.logs["team-b", "minilm-001"] = [
+        "{'loss': 1.43, 'grad_norm': 9.1, 'learning_rate': 2.1e-05, 'epoch': 1.1}",
+        "{'eval_spearman_cosine': 0.817, 'eval_pearson_cosine': 0.824, 'epoch': 1.13}",
+        "[#########...................]  37%  step 74/200  epoch 1.13  ETA 9m27s  63.1 samples/s",
+    ]
     with tempfile.TemporaryDirectory() as runs:
         _write_metrics(Path(runs), "minilm-001")
         with browser.serving(create_app(source, runs_dir=Path(runs))) as url:
             browser.screenshot(url + "/", img / "ui-board.png", size="1600,420")
-            browser.screenshot(url + "/jobs/team-b/minilm-001", img / "ui-job.png", size="1000,900")
+            browser.screenshot(url + "/jobs/team-b/minilm-001", img / "ui-job.png", size="1000,1000")
     print(f"wrote {img / 'ui-board.png'} and {img / 'ui-job.png'}")
 
 

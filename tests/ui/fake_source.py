@@ -35,6 +35,7 @@ class FakeSource:
         self.forbidden = forbidden
         self.event_items: list[dict[str, Any]] = []
         self.dry_runs = 0
+        self.logs: dict[tuple[str, str], list[str]] = {}
         #: Events a test sends after the initial ADDED; ``None`` ends the watch (and the page's stream).
         self.feed: queue.Queue[WatchEvent | None] = queue.Queue()
         self.feed.put(None)  # by default the watch ends after the initial listing
@@ -64,6 +65,10 @@ class FakeSource:
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return list(self.event_items)
+
+    def log_tail(self, namespace: str, name: str, lines: int) -> str:
+        self._check("logs")
+        return "\n".join(self.logs.get((namespace, name), [])[-lines:])
 
     def delete_job(self, namespace: str, name: str) -> None:
         self._check("delete")

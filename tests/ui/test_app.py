@@ -197,3 +197,11 @@ def test_create_dry_runs_first_and_refuses_invalid_or_forbidden(source: FakeSour
     source.forbidden = frozenset({"create"})
     refused = client.post("/api/jobs", json={**VALID, "name": "other"}, headers={"x-csrf-token": token})
     assert refused.status_code == 403 and "cannot create" in refused.json()["errors"][0]["message"]
+
+
+def test_log_tail_of_the_trainer(source: FakeSource) -> None:
+    source.logs["team-a", "minilm-sts"] = [f"line {i}" for i in range(300)]
+    text = _client(source).get("/jobs/team-a/minilm-sts/logs").json()["text"]
+    assert text.splitlines() == [f"line {i}" for i in range(100, 300)]  # the last 200
+    source.forbidden = frozenset({"logs"})
+    assert _client(source).get("/jobs/team-a/minilm-sts/logs").status_code == 403

@@ -67,15 +67,19 @@ def test_board_follows_status_changes_and_shows_hostile_text_as_text() -> None:
     _untouched_by(dom)
 
 
-def test_job_page_draws_the_curves_and_shows_the_failure_as_text(tmp_path: Path) -> None:
+def test_job_page_draws_the_curves_and_shows_the_failure_and_log_as_text(tmp_path: Path) -> None:
     job = make_job("minilm", phase="Failed", conditions=[{**_stalled(HOSTILE)[0], "type": "Failed"}])
     layout = RunLayout.of(tmp_path, "minilm")
     layout.root.mkdir()
     records = [{"step": s, "loss": 3 / (s + 1)} for s in range(0, 50, 5)]
     records += [{"step": s, "eval_spearman_cosine": 0.7 + s / 500} for s in (0, 25, 49)]
     layout.metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
-    with browser.serving(create_app(FakeSource([job]), runs_dir=tmp_path)) as url:
+    source = FakeSource([job])
+    source.logs["team-a", "minilm"] = ["step 5 loss 0.5", HOSTILE]
+    with browser.serving(create_app(source, runs_dir=tmp_path)) as url:
         dom = browser.dump_dom(url + "/jobs/team-a/minilm")
+    log = re.search(r'<pre id="logs"[^>]*>(.*?)</pre>', dom, re.S)
+    assert log and "step 5 loss 0.5\n&lt;script&gt;document.title" in log.group(1)
     assert 'data-curves="loss,eval_spearman_cosine"' in dom
     assert "Failed: X" in dom
     _untouched_by(dom)

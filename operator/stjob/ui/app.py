@@ -38,6 +38,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: Hosts the page answers to: a page bound to 127.0.0.1 must still refuse DNS-rebinding requests.
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 ACTIONS = ("delete", "suspend", "resume")
+#: Lines of the trainer's log the job page shows (ui.js re-reads them to follow).
+LOG_TAIL_LINES = 200
 
 
 def _now() -> datetime:
@@ -183,6 +185,14 @@ def create_app(
         summary = (obj.get("status") or {}).get("metrics")
         return JSONResponse({"records": read_metrics(runs_dir, obj), "summary": summary})
 
+    async def logs(request: Request) -> Response:
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        try:
+            text = await run_in_threadpool(source.log_tail, namespace, name, LOG_TAIL_LINES)
+        except Forbidden as exc:
+            return JSONResponse({"error": str(exc)}, status_code=403)
+        return JSONResponse({"text": text})
+
     async def action(request: Request) -> Response:
         namespace, name, verb = (request.path_params[k] for k in ("namespace", "name", "action"))
         # Our forms are urlencoded; parsing them here spares a multipart dependency.
@@ -244,6 +254,7 @@ def create_app(
             Route("/events", events),
             Route("/jobs/{namespace}/{name}", job),
             Route("/jobs/{namespace}/{name}/metrics", metrics),
+            Route("/jobs/{namespace}/{name}/logs", logs),
             Route("/jobs/{namespace}/{name}/{action}", action, methods=["POST"]),
             Route("/new", new),
             Route("/api/validate", validate, methods=["POST"]),

@@ -186,7 +186,8 @@ def job_page(obj: dict[str, Any], events: list[dict[str, Any]], now: datetime, c
         f"{row['namespace']}/{row['name']}",
         f"{alert}{failure}<dl class=summary>{summary}</dl><div class=actions>{actions}</div>"
         f'<h2>Curves</h2><canvas id=curves width=800 height=300 data-src="{base}/metrics"></canvas>'
-        f"<p id=curves-note></p><h2>Timeline</h2><ol class=timeline>{timeline or '<li>nothing yet</li>'}</ol>"
+        f'<p id=curves-note></p><h2>Log</h2><pre id=logs class=spec data-src="{base}/logs"></pre>'
+        f"<h2>Timeline</h2><ol class=timeline>{timeline or '<li>nothing yet</li>'}</ol>"
         f"<h2>Spec</h2><pre class=spec>{_e(spec_yaml)}</pre>",
         csrf,
     )

@@ -7,12 +7,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from stjob.api.resource import GROUP, PLURAL, VERSION
+from stjob.api.resource import GROUP, LABEL_JOB_NAME, PLURAL, VERSION
 from stjob.errors import StjobError
 
 
 class Forbidden(StjobError):
-    """The API server said no (RBAC): the page shows the server's answer instead of acting."""
+    """The API server said no (RBAC, not found, invalid): the page shows the server's answer instead of acting."""
 
     reason = "Forbidden"
 
@@ -30,6 +30,7 @@ class JobSource(Protocol):
     def watch_jobs(self, stop: threading.Event) -> Iterator[WatchEvent]: ...
     def get_job(self, namespace: str, name: str) -> dict[str, Any]: ...
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
+    def log_tail(self, namespace: str, name: str, lines: int) -> str: ...
     def delete_job(self, namespace: str, name: str) -> None: ...
     def set_suspend(self, namespace: str, name: str, suspend: bool) -> None: ...
     def create_job(self, namespace: str, body: dict[str, Any], dry_run: bool) -> dict[str, Any]: ...
@@ -54,7 +55,7 @@ class KubeSource:
         try:
             return request()
         except ApiException as exc:
-            if exc.status in (401, 403, 404, 409, 422):
+            if exc.status in (400, 401, 403, 404, 409, 422):  # 400: e.g. logs of a pod not started
                 raise Forbidden(f"{exc.status} {exc.reason}: {_api_message(exc)}") from None
             raise
 
@@ -114,6 +115,19 @@ class KubeSource:
             lambda: self._core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
         )
         return [self._client.sanitize_for_serialization(e) for e in listed.items]
+
+    def log_tail(self, namespace: str, name: str, lines: int) -> str:
+        """The last lines of the job's newest trainer pod; "" before there is one."""
+        pods = self._guard(
+            lambda: self._core.list_namespaced_pod(namespace, label_selector=f"{LABEL_JOB_NAME}={name}")
+        ).items
+        if not pods:
+            return ""
+        newest = max(pods, key=lambda p: str(p.metadata.creation_timestamp or ""))
+        text: str = self._guard(
+            lambda: self._core.read_namespaced_pod_log(newest.metadata.name, namespace, tail_lines=lines)
+        )
+        return text
 
     def delete_job(self, namespace: str, name: str) -> None:
         self._guard(lambda: self._custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))

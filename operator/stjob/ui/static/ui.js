@@ -149,7 +149,23 @@ function submitForm(form) {
   check();
 }
 
+// The log tail, re-read every few seconds while the page is open (follows the trainer).
+function followLogs(pre) {
+  const read = async () => {
+    const reply = await fetch(pre.dataset.src);
+    const data = await reply.json();
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.textContent = data.error || data.text || "no trainer pod yet";
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+    pre.dataset.reads = String(Number(pre.dataset.reads || 0) + 1);
+  };
+  read();
+  setInterval(read, 5000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const logs = document.getElementById("logs");
+  if (logs) followLogs(logs);
   const form = document.getElementById("submit");
   if (form) submitForm(form);
   const board = document.getElementById("board");
