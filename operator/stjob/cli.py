@@ -272,11 +272,14 @@ def ui(
     context: Context = None,
     namespace: Annotated[
         list[str] | None,
-        typer.Option("--namespace", "-n", help="List only these namespaces (when you may not list cluster-wide)."),
+        typer.Option(
+            "--namespace", "-n", metavar="NS", help="Only this namespace (repeatable; when you may not list all)."
+        ),
     ] = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1.")] = 8765,
     runs_dir: Annotated[
-        Path | None, typer.Option(help="A local runs folder (stjob train --output-dir): curves from metrics.jsonl.")
+        Path | None,
+        typer.Option(metavar="DIR", help="A local runs folder (stjob train --output-dir): curves from metrics.jsonl."),
     ] = None,
 ) -> None:
     """Serve a web page of your jobs on 127.0.0.1, acting with your kubeconfig (your RBAC)."""
