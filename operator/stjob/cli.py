@@ -358,7 +358,8 @@ def train(
     created = _first_missing(run.root)
     code = train_local(file, output_dir, data_dir=data_dir, fresh=fresh)
     if code == EXIT_QUALITY_GATE:  # a trained model that missed the gate: keep it, show why
-        _print_evaluation(json.loads(run.result.read_text(encoding="utf-8")))
+        if run.result.is_file():
+            _print_evaluation(json.loads(run.result.read_text(encoding="utf-8")))
         raise typer.Exit(code)
     if code:
         if created is not None and find_resume_checkpoint(run.checkpoints) is None:

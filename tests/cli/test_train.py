@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from stjob.api import SentenceTransformerJob
 from stjob.cli import app
-from stjob.errors import EXIT_CONFIG_ERROR, EXIT_USAGE
+from stjob.errors import EXIT_CONFIG_ERROR, EXIT_QUALITY_GATE, EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 SICK_SAMPLE = ROOT / "examples" / "data" / "sick-sample"
@@ -162,6 +162,31 @@ def test_the_data_dir_comes_from_the_pods_variable_too(
     summary = json.loads(result.stdout)
     assert summary["outcome"] == "Succeeded"
     assert summary["modelPath"] == str(tmp_path / "models" / "sick-entailment" / "model")
+
+
+def test_a_missed_quality_gate_keeps_the_model_and_prints_the_report(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_file = tmp_path / "job.yaml"
+    job = localize(ROOT / "examples" / "pair_class.yaml", tiny_model_dir, job_file)
+    doc = yaml.safe_load(job_file.read_text(encoding="utf-8"))
+    doc["spec"]["evaluation"] = {"gate": {"minImprovement": 1.0}}  # accuracy cannot rise by a whole point
+    job_file.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    write_example_data(job, tmp_path / "volume")
+    monkeypatch.setenv("STJOB_TERMINATION_LOG", str(tmp_path / "termination-log"))
+    args = ["train", str(job_file), "--output-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "volume")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_QUALITY_GATE
+    assert result.stdout == ""
+    run_dir = tmp_path / "runs" / job.spec.output.project_name
+    assert (run_dir / "model" / "modules.json").is_file()  # kept, though the job failed
+    assert "QualityGateFailed: quality gate: accuracy" in caplog.text
+    assert (
+        result.stderr.splitlines()[
+            -len(json.loads((run_dir / "result.json").read_text())["evaluation"]["metrics"]) - 1
+        ].split()[0]
+        == "metric"
+    )
 
 
 def test_a_failed_run_leaves_no_folder_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
