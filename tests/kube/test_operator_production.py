@@ -20,9 +20,9 @@ import pytest
 
 from stjob.api import KIND
 from stjob.controller.settings import OperatorSettings
-from tests.kube.test_operator_on_kube_1_20 import Kube
 from tests.support import operator_on_cluster as oc
 from tests.support.kube_cluster import KubeCluster
+from tests.support.kube_objects import Kube
 
 pytestmark = pytest.mark.timeout(600)
 
