@@ -273,19 +273,22 @@ async def test_metrics_endpoint_counts_reconciles_and_phases(emulator: Any, oper
 
     from stjob.controller.settings import OperatorSettings
 
+    # The port stays bound (not listening, SO_REUSEADDR as the metrics server sets it) until the operator
+    # serves on it: no other process can be handed it in between.
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = OperatorSettings(metrics_port=port, health_port=0, trainer_image="trainer:test")
-    async with operator(config):
-        await _start_job(emulator)
-        await kube.wait_phase(emulator, "Pending")
+        config = OperatorSettings(metrics_port=port, health_port=0, trainer_image="trainer:test")
+        async with operator(config):
+            await _start_job(emulator)
+            await kube.wait_phase(emulator, "Pending")
 
-        def scrape() -> str:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-                return str(response.read().decode())
+            def scrape() -> str:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    return str(response.read().decode())
 
-        text = await _scrape_until(scrape)
+            text = await _scrape_until(scrape)
     assert 'stjob_reconciles_total{kind="resource"}' in text
     assert "stjob_reconcile_duration_seconds_bucket" in text
     assert 'stjob_jobs_by_phase{phase="Pending"} 1.0' in text
