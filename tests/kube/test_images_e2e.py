@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from stjob.api import GROUP, PLURAL, VERSION, contract
+from stjob.api.status import TERMINAL_PHASES
 from stjob.controller import naming
 from tests.support import kubelet as kl
 from tests.support import operator_on_cluster as oc
@@ -188,7 +189,10 @@ class Stage:
             assert not self.kubelet.refused, f"the stand-in kubelet refused: {self.kubelet.refused}"
             assert not self.kubelet.errors, f"the stand-in kubelet failed: {self.kubelet.errors}"
             status = self.status(name)
-            return status if probe(status) else None
+            if probe(status):
+                return status
+            assert status.get("phase") not in TERMINAL_PHASES, f"{name} ended before {what}: {json.dumps(status)}"
+            return None
 
         found: dict[str, Any] = oc.wait_for(f"{name}: {what}", check, timeout=timeout, interval=0.5)
         return found
