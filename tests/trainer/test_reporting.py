@@ -248,3 +248,11 @@ def test_the_pod_log_gets_progress_lines_too(caplog: pytest.LogCaptureFixture) -
     reporter.update(_progress(5), Metrics(train_loss=0.5))
     reporter.close()
     assert "step 5/100 (5%)" in caplog.text and "loss 0.5000" in caplog.text
+
+
+def test_status_metrics_are_rounded_for_kubectl_but_not_the_history() -> None:
+    from stjob.api.status import Metrics
+    from stjob_trainer.reporting import status_patch
+
+    patch = status_patch(None, Metrics(primary_metric="spearman_cosine", primary_metric_value=0.8623990561382061), None)
+    assert patch["status"]["metrics"] == {"primaryMetric": "spearman_cosine", "primaryMetricValue": 0.8624}

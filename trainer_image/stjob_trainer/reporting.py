@@ -67,6 +67,10 @@ class Reporter(Protocol):
         when training succeeded."""
 
 
+#: Decimals of the summary metrics on the resource.
+STATUS_DECIMALS = 4
+
+
 def status_patch(
     progress: ProgressStatus | None,
     metrics: Metrics | None,
@@ -84,6 +88,11 @@ def status_patch(
     for key, part in parts:
         if part is not None:
             status[key] = part.model_dump(by_alias=True, exclude_none=True, mode="json")
+    for key in ("metrics", "evaluation"):
+        if key in status:
+            # Summaries for `kubectl get` (the VALUE column prints the number as sent); full precision stays
+            # in metrics.jsonl and result.json.
+            status[key] = {k: round(v, STATUS_DECIMALS) if isinstance(v, float) else v for k, v in status[key].items()}
     # The API server rejects NaN/Infinity (not JSON): a diverging metric must not freeze the resource.
     return {"status": json_safe(status, what="status patch", warn=False)}
 
