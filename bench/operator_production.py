@@ -37,7 +37,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import psutil
@@ -172,29 +171,8 @@ async def drive(
     names = [f"job-{i}" for i in range(size)]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(url, connector=connector, read_bufsize=2**22) as session:
-        deadline = time.monotonic() + 60
-        while True:
-            async with session.get("/_bench/watchers") as response:
-                counts = (await response.json())["watchers"]
-            if all(counts.get(plural, 0) > 0 for plural in (scale.PLURAL, "jobs", "pods")):
-                break
-            if operator.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{version}: the operator did not start watching")
-            await asyncio.sleep(0.05)
-
-        def on_job(event: dict[str, Any]) -> None:
-            if event.get("type") == "ADDED":
-                seen.job_added.setdefault(event["object"]["metadata"]["name"], time.monotonic())
-
-        def on_stjob(event: dict[str, Any]) -> None:
-            phase = (event.get("object", {}).get("status") or {}).get("phase")
-            if phase:
-                seen.first(phase).setdefault(event["object"]["metadata"]["name"], time.monotonic())
-
-        watches = [
-            asyncio.create_task(scale.watch(session, "/apis/batch/v1/jobs", on_job)),
-            asyncio.create_task(scale.watch(session, f"{scale.STJOBS_PATH}/{scale.PLURAL}", on_stjob)),
-        ]
+        await scale.wait_until_watching(session, operator, version)
+        watches = scale.driver_watches(session, seen)
         await asyncio.sleep(1.0)  # the driver's watches open; the operator has taken the Lease
         spy = None
         if profile is not None:

@@ -368,37 +368,45 @@ async def run_size(size: int, workdir: Path, verbose: bool) -> Result:
             emulator.kill()
 
 
+async def wait_until_watching(session: aiohttp.ClientSession, operator: subprocess.Popen[bytes], who: str) -> None:
+    """Until the operator watches resources, Jobs and Pods on the emulator (SystemExit if it dies or stalls)."""
+    deadline = time.monotonic() + 60
+    while True:
+        async with session.get("/_bench/watchers") as response:
+            counts = (await response.json())["watchers"]
+        if all(counts.get(plural, 0) > 0 for plural in (PLURAL, "jobs", "pods")):
+            return
+        if operator.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{who}: the operator did not start watching (see its log)")
+        await asyncio.sleep(0.05)
+
+
+def driver_watches(session: aiohttp.ClientSession, seen: Observed) -> list[asyncio.Task[None]]:
+    """The driver's own watches: when each Job appeared, and when each resource first reached each phase."""
+
+    def on_job(event: dict[str, Any]) -> None:
+        if event.get("type") == "ADDED":
+            seen.job_added.setdefault(event["object"]["metadata"]["name"], time.monotonic())
+
+    def on_stjob(event: dict[str, Any]) -> None:
+        phase = (event.get("object", {}).get("status") or {}).get("phase")
+        if phase:
+            seen.first(phase).setdefault(event["object"]["metadata"]["name"], time.monotonic())
+
+    return [
+        asyncio.create_task(watch(session, "/apis/batch/v1/jobs", on_job)),
+        asyncio.create_task(watch(session, f"{STJOBS_PATH}/{PLURAL}", on_stjob)),
+    ]
+
+
 async def drive(size: int, url: str, operator: subprocess.Popen[bytes], metrics_port: int, verbose: bool) -> Result:
     proc = psutil.Process(operator.pid)
     seen = Observed()
     names = [f"job-{i}" for i in range(size)]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(url, connector=connector, read_bufsize=2**22) as session:
-
-        async def operator_watching() -> bool:
-            async with session.get("/_bench/watchers") as response:
-                counts = (await response.json())["watchers"]
-            return all(counts.get(plural, 0) > 0 for plural in (PLURAL, "jobs", "pods"))
-
-        deadline = time.monotonic() + 60
-        while not await operator_watching():
-            if operator.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the operator did not start watching (see its log)")
-            await asyncio.sleep(0.05)
-
-        def on_job(event: dict[str, Any]) -> None:
-            if event.get("type") == "ADDED":
-                seen.job_added.setdefault(event["object"]["metadata"]["name"], time.monotonic())
-
-        def on_stjob(event: dict[str, Any]) -> None:
-            phase = (event.get("object", {}).get("status") or {}).get("phase")
-            if phase:
-                seen.first(phase).setdefault(event["object"]["metadata"]["name"], time.monotonic())
-
-        watches = [
-            asyncio.create_task(watch(session, "/apis/batch/v1/jobs", on_job)),
-            asyncio.create_task(watch(session, f"{STJOBS_PATH}/{PLURAL}", on_stjob)),
-        ]
+        await wait_until_watching(session, operator, "bench")
+        watches = driver_watches(session, seen)
         await asyncio.sleep(0.3)  # the driver's own watches open
         try:
             reconciles_before = await asyncio.to_thread(scrape_reconciles, metrics_port)
