@@ -36,6 +36,7 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 MIRROR=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
 [ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb"{for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
 log "mirror from apt sources: $MIRROR"
+apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go rsync golang-github-modern-go-reflect2-dev >/dev/null
 
 build_apiserver() {
