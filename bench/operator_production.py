@@ -199,12 +199,7 @@ async def drive(
             to_job = [seen.job_added[name] - sent[name] for name in names]
             after_last = max(seen.job_added.values()) - max(returned.values())
 
-            async def create_pod(name: str) -> None:
-                path = f"/api/v1/namespaces/{scale.NAMESPACE}/pods"
-                async with session.post(path, json=scale.pod_body(name)) as response:
-                    assert response.status < 300, await response.text()
-
-            await asyncio.gather(*(create_pod(name) for name in names))
+            await asyncio.gather(*(scale.create_pod(session, name) for name in names))
             running = seen.first("Running")
             await scale.wait_for(lambda: len(running) >= size, f"{size} Running")
             await asyncio.sleep(0.5)
@@ -214,30 +209,7 @@ async def drive(
                 await asyncio.sleep(idle)
             stats2, cpu2 = await operator_stats(session), scale.cpu_seconds(proc)
 
-            done = {
-                "exitCode": 0,
-                "startedAt": "2026-01-01T00:01:00Z",
-                "message": json.dumps({"outcome": "Succeeded", "modelPath": "/output/x/model"}),
-            }
-            complete = {
-                "completionTime": "2026-01-01T01:00:00Z",
-                "succeeded": 1,
-                "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T01:00:00Z"}],
-            }
-
-            async def succeed(name: str) -> None:
-                pod_status = {
-                    "phase": "Succeeded",
-                    "containerStatuses": [{"name": "trainer", "state": {"terminated": done}}],
-                }
-                pod_url = f"/api/v1/namespaces/{scale.NAMESPACE}/pods/{name}-abc/status"
-                async with session.patch(pod_url, json={"status": pod_status}, headers=scale.MERGE) as response:
-                    assert response.status < 300, await response.text()
-                job_url = f"/apis/batch/v1/namespaces/{scale.NAMESPACE}/jobs/{name}/status"
-                async with session.patch(job_url, json={"status": complete}, headers=scale.MERGE) as response:
-                    assert response.status < 300, await response.text()
-
-            await asyncio.gather(*(succeed(name) for name in names))
+            await asyncio.gather(*(scale.succeed(session, name) for name in names))
             succeeded = seen.first("Succeeded")
             await scale.wait_for(lambda: len(succeeded) >= size, f"{size} Succeeded")
             await asyncio.sleep(1.0)  # trailing events (the operator's own status echo, Events)

@@ -399,6 +399,40 @@ def driver_watches(session: aiohttp.ClientSession, seen: Observed) -> list[async
     ]
 
 
+# What the kubelet and the Job controller would write: the trainer exited 0 with its termination message,
+# then the Job completed.
+_TRAINER_DONE = {
+    "exitCode": 0,
+    "startedAt": "2026-01-01T00:01:00Z",
+    "message": json.dumps({"outcome": "Succeeded", "modelPath": "/output/x/model"}),
+}
+_JOB_COMPLETE = {
+    "completionTime": "2026-01-01T01:00:00Z",
+    "succeeded": 1,
+    "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T01:00:00Z"}],
+}
+
+
+async def create_pod(session: aiohttp.ClientSession, name: str) -> None:
+    """The kubelet's side of a start: one Running trainer pod for the Job ``name``."""
+    async with session.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod_body(name)) as response:
+        assert response.status < 300, await response.text()
+
+
+async def succeed(session: aiohttp.ClientSession, name: str) -> None:
+    """The trainer pod of ``name`` succeeds, then its Job completes."""
+    pod_status = {
+        "phase": "Succeeded",
+        "containerStatuses": [{"name": "trainer", "state": {"terminated": _TRAINER_DONE}}],
+    }
+    pod_url = f"/api/v1/namespaces/{NAMESPACE}/pods/{name}-abc/status"
+    async with session.patch(pod_url, json={"status": pod_status}, headers=MERGE) as response:
+        assert response.status < 300, await response.text()
+    job_url = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status"
+    async with session.patch(job_url, json={"status": _JOB_COMPLETE}, headers=MERGE) as response:
+        assert response.status < 300, await response.text()
+
+
 async def drive(size: int, url: str, operator: subprocess.Popen[bytes], metrics_port: int, verbose: bool) -> Result:
     proc = psutil.Process(operator.pid)
     seen = Observed()
@@ -436,43 +470,20 @@ async def drive(size: int, url: str, operator: subprocess.Popen[bytes], metrics_
                 )
 
             # The kubelet: one Running trainer pod per Job.
-            async def create_pod(name: str) -> None:
-                async with session.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod_body(name)) as response:
-                    assert response.status < 300, await response.text()
-
-            await asyncio.gather(*(create_pod(name) for name in names))
+            await asyncio.gather(*(create_pod(session, name) for name in names))
             running = seen.first("Running")
             await wait_for(lambda: len(running) >= size, f"{size} Running")
             await asyncio.sleep(0.5)  # let the operator go idle
 
             # Success: the trainer exits 0 with its termination message, then the Job controller completes.
             success_sent: dict[str, float] = {}
-            done = {
-                "exitCode": 0,
-                "startedAt": "2026-01-01T00:01:00Z",
-                "message": json.dumps({"outcome": "Succeeded", "modelPath": "/output/x/model"}),
-            }
-            complete = {
-                "completionTime": "2026-01-01T01:00:00Z",
-                "succeeded": 1,
-                "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T01:00:00Z"}],
-            }
 
-            async def succeed(name: str) -> None:
+            async def timed_success(name: str) -> None:
                 success_sent[name] = time.monotonic()
-                pod_status = {
-                    "phase": "Succeeded",
-                    "containerStatuses": [{"name": "trainer", "state": {"terminated": done}}],
-                }
-                pod_url = f"/api/v1/namespaces/{NAMESPACE}/pods/{name}-abc/status"
-                async with session.patch(pod_url, json={"status": pod_status}, headers=MERGE) as response:
-                    assert response.status < 300, await response.text()
-                job_url = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status"
-                async with session.patch(job_url, json={"status": complete}, headers=MERGE) as response:
-                    assert response.status < 300, await response.text()
+                await succeed(session, name)
 
             success_start = time.monotonic()
-            await asyncio.gather(*(succeed(name) for name in names))
+            await asyncio.gather(*(timed_success(name) for name in names))
             succeeded = seen.first("Succeeded")
             await wait_for(lambda: len(succeeded) >= size, f"{size} Succeeded")
             all_succeeded = max(succeeded.values()) - success_start
