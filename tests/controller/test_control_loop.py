@@ -84,6 +84,12 @@ class World:
     def add(self, body: dict[str, Any]) -> None:
         self.resources[KEY] = [body]
 
+    def created(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The resource as both the watch and the API server have it after ``kubectl apply``."""
+        self.add(body)
+        self.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+        return body
+
     def echo(self) -> None:
         """The watch delivers what the operator wrote: the resource's status and the Job."""
         stored = self.api.objects.get(("sentencetransformerjobs", "ml", "sick"), {})
@@ -121,9 +127,7 @@ def _names_events(calls: list[tuple[str, str, str]]) -> list[tuple[str, str, str
 
 async def test_a_lifecycle_sends_only_writes_and_never_repeats_one_before_its_echo() -> None:
     world = World()
-    body = resource()
-    world.add(body)
-    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    world.created(resource())
     assert _names_events(await world.reconcile()) == CREATE
     # A Pod or Job event before the watch has shown the Job and the status: nothing again.
     assert await world.reconcile() == []
@@ -141,9 +145,7 @@ async def test_a_lifecycle_sends_only_writes_and_never_repeats_one_before_its_ec
 
 async def test_deleting_the_resource_prunes_its_state() -> None:
     world = World()
-    body = resource()
-    world.add(body)
-    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    body = world.created(resource())
     await world.reconcile()
     assert KEY in world.loop.memory
     del world.resources[KEY]
@@ -185,9 +187,7 @@ async def test_the_previous_resources_job_is_not_taken_for_ours() -> None:
 
 async def test_observed_generation_stays_when_the_spec_change_was_not_applied() -> None:
     world = World()
-    body = resource()
-    world.add(body)
-    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    body = world.created(resource())
     await world.reconcile()
     world.echo()
     digest = world.jobs[KEY][0]["metadata"]["annotations"][applied_spec.SPEC_DIGEST_ANNOTATION]
@@ -216,9 +216,7 @@ async def test_observed_generation_stays_when_the_spec_change_was_not_applied() 
 
 async def test_a_burst_of_kicks_is_one_reconcile_and_a_standby_does_nothing() -> None:
     world = World(leading=False)
-    body = resource()
-    world.add(body)
-    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    world.created(resource())
     for _ in range(10):
         world.loop.child_event("ml", {"stjob.dev/job-name": "sick"}, "pod")
     await asyncio.sleep(0.05)
@@ -270,9 +268,7 @@ async def test_a_namespace_being_deleted_drops_the_work_without_a_retry_or_an_er
 
 async def test_the_trainers_progress_and_the_operators_own_echo_need_no_reconcile() -> None:
     world = World()
-    body = resource()
-    world.add(body)
-    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    body = world.created(resource())
     await world.reconcile()
     world.echo()
     runs = world.loop.queue.runs
@@ -294,9 +290,7 @@ DATA_ERROR = {"exitCode": 4, "message": '{"outcome": "Failed", "reason": "DataEr
 
 async def test_an_old_server_refuses_every_resource_unless_allowed() -> None:
     world = World(support=OLD_SERVER)
-    body = resource()
-    world.add(body)
-    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    world.created(resource())
     calls = _names_events(await world.reconcile())
     assert calls == [("patch", "sentencetransformerjobs/status", "sick"), ("create", "events", "?")]
     status = world.api.objects["sentencetransformerjobs", "ml", "sick"]["status"]
@@ -307,9 +301,7 @@ async def test_an_old_server_refuses_every_resource_unless_allowed() -> None:
 
 async def test_the_degraded_mode_fails_a_data_error_and_stops_the_job() -> None:
     world = World(support=OLD_SERVER, allow_unsupported=True)
-    body = resource()
-    world.add(body)
-    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    body = world.created(resource())
     await world.reconcile()
     assert "podFailurePolicy" not in world.api.objects["jobs", "ml", "sick"]["spec"]
     world.echo()
