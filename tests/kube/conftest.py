@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -17,6 +18,7 @@ import yaml
 from tests.support import kube_cluster as kc
 from tests.support.crd_install import install_crd
 
+S = TypeVar("S", bound=kc.ApiServer)
 CRD_FILE = kc.ROOT / "crds" / "stjob.dev_sentencetransformerjobs.yaml"
 
 
@@ -55,17 +57,23 @@ def committed_crd() -> dict[str, Any]:
     return crd
 
 
+@contextmanager
+def serving_the_crd(server: S, crd: dict[str, Any]) -> Iterator[S]:
+    """A started server with the committed CRD created (as Helm would), stopped at the end."""
+    try:
+        install_crd(server.admin_client(), crd)
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def kube_cluster(
     kube_bin: Path, kube_run_dir: Path, kube_pki: kc.Pki, etcd_url: str, committed_crd: dict[str, Any]
 ) -> Iterator[kc.KubeCluster]:
     """kube-apiserver 1.20 + controller-manager, RBAC on, the committed CRD installed as Helm would."""
-    cluster = kc.start_kube_cluster(kube_bin, kube_run_dir, kube_pki, etcd_url)
-    try:
-        install_crd(cluster.admin_client(), committed_crd)
+    with serving_the_crd(kc.start_kube_cluster(kube_bin, kube_run_dir, kube_pki, etcd_url), committed_crd) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -73,12 +81,8 @@ def crd_server(
     kube_bin: Path, kube_run_dir: Path, kube_pki: kc.Pki, etcd_url: str, committed_crd: dict[str, Any]
 ) -> Iterator[kc.CrdServer]:
     """Kubernetes 1.36's CRD server with the committed CRD created (REST only)."""
-    server = kc.start_crd_server(kube_bin, kube_run_dir, kube_pki, etcd_url)
-    try:
-        install_crd(server.admin_client(), committed_crd)
+    with serving_the_crd(kc.start_crd_server(kube_bin, kube_run_dir, kube_pki, etcd_url), committed_crd) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -271,25 +271,38 @@ def _start_etcd(run_dir: Path) -> tuple[Process, str]:
         time.sleep(0.2)
 
 
-def _start_kube_cluster(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> KubeCluster:
-    """kube-apiserver 1.20 with RBAC, then kube-controller-manager against it."""
+def _endpoint(run_dir: Path, pki: Pki, kubeconfig_name: str) -> tuple[int, str, Path]:
+    """A free port, its https URL, and an admin kubeconfig for it."""
     port = free_port()
     server = f"https://127.0.0.1:{port}"
-    kubeconfig = run_dir / "kubeconfig"
+    kubeconfig = run_dir / kubeconfig_name
     kubeconfig.write_text(kubeconfig_text(server, pki))
+    return port, server, kubeconfig
+
+
+def _serving_flags(etcd_url: str, etcd_prefix: str, port: int, pki: Pki) -> list[str]:
+    """The flags both API servers take alike: storage, loopback serving, TLS, client certificates."""
+    return [
+        f"--etcd-servers={etcd_url}",
+        f"--etcd-prefix={etcd_prefix}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--tls-cert-file={pki.serving_crt}",
+        f"--tls-private-key-file={pki.serving_key}",
+        f"--client-ca-file={pki.ca_crt}",
+    ]
+
+
+def _start_kube_cluster(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> KubeCluster:
+    """kube-apiserver 1.20 with RBAC, then kube-controller-manager against it."""
+    port, server, kubeconfig = _endpoint(run_dir, pki, "kubeconfig")
     apiserver = start_process(
         "kube-apiserver",
         [
             str(bin_dir / "kube-apiserver"),
-            f"--etcd-servers={etcd_url}",
-            "--etcd-prefix=/registry-k8s",
-            "--bind-address=127.0.0.1",
+            *_serving_flags(etcd_url, "/registry-k8s", port, pki),
             "--advertise-address=127.0.0.1",
-            f"--secure-port={port}",
             "--insecure-port=0",
-            f"--tls-cert-file={pki.serving_crt}",
-            f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca_crt}",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
@@ -328,21 +341,12 @@ def _start_kube_cluster(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -
 
 def _start_crd_server(bin_dir: Path, run_dir: Path, pki: Pki, etcd_url: str) -> CrdServer:
     """The standalone apiextensions-apiserver (Kubernetes 1.36 CRD machinery), its own etcd prefix."""
-    port = free_port()
-    server = f"https://127.0.0.1:{port}"
-    kubeconfig = run_dir / "kubeconfig-crd-server"
-    kubeconfig.write_text(kubeconfig_text(server, pki))
+    port, server, kubeconfig = _endpoint(run_dir, pki, "kubeconfig-crd-server")
     proc = start_process(
         "apiextensions-apiserver",
         [
             str(bin_dir / "apiextensions-apiserver"),
-            f"--etcd-servers={etcd_url}",
-            "--etcd-prefix=/registry-apiext",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--tls-cert-file={pki.serving_crt}",
-            f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca_crt}",
+            *_serving_flags(etcd_url, "/registry-apiext", port, pki),
             "--authentication-skip-lookup",
             f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}",
