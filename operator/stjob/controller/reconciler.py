@@ -162,8 +162,7 @@ async def mark_refused(api: ApiCalls, body: Mapping[str, Any], message: str, now
     if current.get("phase") in TERMINAL_PHASES:
         new = dict(current)
     else:
-        verdict = Verdict("Failed", REASON_UNSUPPORTED, message)
-        new = status_logic.build_status(verdict, None, body["metadata"], current, now or utc_now())
+        new = status_logic.invalid_spec_status(body["metadata"], message, current, now or utc_now(), REASON_UNSUPPORTED)
     return await _write_status(api, body, new)
 
 

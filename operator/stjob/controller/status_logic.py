@@ -372,10 +372,15 @@ def next_status(
 
 
 def invalid_spec_status(
-    meta: Mapping[str, Any], message: str, current_status: Mapping[str, Any] | None, now: str
+    meta: Mapping[str, Any],
+    message: str,
+    current_status: Mapping[str, Any] | None,
+    now: str,
+    reason: str = "ConfigError",
 ) -> dict[str, Any]:
-    """Failed with ConfigError: the spec does not validate, so nothing is created."""
-    verdict = Verdict("Failed", "ConfigError", message)
+    """Failed before anything is created: the spec does not validate (ConfigError), or the server cannot run
+    it (``reason``)."""
+    verdict = Verdict("Failed", reason, message)
     return build_status(verdict, None, meta, current_status or {}, now)
 
 
