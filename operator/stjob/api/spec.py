@@ -540,7 +540,8 @@ class RunPolicySpec(ApiModel):
     )
 
 
-_MUTABLE_SPEC_FIELDS = ("suspend",)
+#: The spec fields that may change after creation (the CRD's immutability rule and the applied-spec digest).
+MUTABLE_SPEC_FIELDS = ("suspend",)
 
 
 def _column_required(column: str, trainers: tuple[str, ...], note: str = "") -> Rule[Any]:
@@ -689,7 +690,7 @@ def immutability_rule() -> dict[str, Any]:
     fields = [
         info.alias or name
         for name, info in SentenceTransformerJobSpec.model_fields.items()
-        if name not in _MUTABLE_SPEC_FIELDS
+        if name not in MUTABLE_SPEC_FIELDS
     ]
     parts = [f"(has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f}))" for f in fields]
     return {

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stjob.api import SentenceTransformerJobSpec
-from stjob.api.spec import _MUTABLE_SPEC_FIELDS
+from stjob.api.spec import MUTABLE_SPEC_FIELDS
 
 #: On the Job: the digest of the (immutable part of the) spec it was built from.
 SPEC_DIGEST_ANNOTATION = "stjob.dev/spec-digest"
@@ -22,7 +22,7 @@ SPEC_DIGEST_ANNOTATION = "stjob.dev/spec-digest"
 
 def spec_digest(spec: SentenceTransformerJobSpec) -> str:
     """A short, stable digest of the spec without its mutable fields."""
-    fixed = spec.model_dump(by_alias=True, exclude_none=True, mode="json", exclude=set(_MUTABLE_SPEC_FIELDS))
+    fixed = spec.model_dump(by_alias=True, exclude_none=True, mode="json", exclude=set(MUTABLE_SPEC_FIELDS))
     return hashlib.sha256(json.dumps(fixed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
