@@ -35,7 +35,7 @@ def kubeconfig_files() -> list[Path]:
     return [Path(part).expanduser() for part in listed] if listed else [Path("~/.kube/config").expanduser()]
 
 
-def _api_client(context: str | None) -> Any:
+def kube_api_client(context: str | None) -> Any:
     """A client for the kubeconfig's (or the given) context, or in-cluster; ClusterError saying what to fix."""
     from kubernetes import client, config
 
@@ -127,7 +127,7 @@ def get_job(name: str, namespace: str, context: str | None = None) -> dict[str, 
     """The resource as a dict; ClusterError when it is missing or the cluster cannot be asked."""
     from kubernetes import client
 
-    api_client = _api_client(context)
+    api_client = kube_api_client(context)
     api = client.CustomObjectsApi(api_client)
 
     def not_found(exc: Any) -> str:
@@ -153,7 +153,7 @@ def trainer_logs(name: str, namespace: str, context: str | None = None, tail: in
     """Logs of the newest trainer pod of the job."""
     from kubernetes import client
 
-    api_client = _api_client(context)
+    api_client = kube_api_client(context)
     core = client.CoreV1Api(api_client)
     pods = _call(
         api_client,

@@ -42,9 +42,9 @@ class KubeSource:
     def __init__(self, context: str | None = None, namespaces: tuple[str, ...] = ()) -> None:
         from kubernetes import client
 
-        from stjob.cluster_view import _api_client
+        from stjob.cluster_view import kube_api_client
 
-        self._client = _api_client(context)
+        self._client = kube_api_client(context)
         self._custom = client.CustomObjectsApi(self._client)
         self._core = client.CoreV1Api(self._client)
         self._namespaces = namespaces
