@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from stjob.controller.metrics import REGISTRY  # the operator's own registry, not prometheus' default
 from tests.controller import kube
 from tests.controller.conftest import STJOBS, OperatorFactory
 from tests.controller.factories import resource
+from tests.support.operator_metrics import counter_total
 
 COUNT = int(os.environ.get("STJOB_LOAD_COUNT", "50"))
 #: RSS growth allowed for 500 resources (their children live in the emulator, in this very process).
@@ -26,13 +26,7 @@ def _rss_mib() -> float:
 
 
 def _errors() -> float:
-    return sum(
-        s.value
-        for m in REGISTRY.collect()
-        if m.name == "stjob_reconcile_errors"
-        for s in m.samples
-        if s.name.endswith("_total")
-    )
+    return counter_total("stjob_reconcile_errors")
 
 
 @pytest.mark.slow

@@ -23,12 +23,12 @@ import pytest
 
 from stjob.controller import handlers
 from stjob.controller.kube_api import KubeApi
-from stjob.controller.metrics import REGISTRY  # the operator's own registry, not prometheus' default
 from tests.controller import kube
 from tests.controller.conftest import STJOBS, WAIT, OperatorFactory, wait_until
 from tests.controller.factories import resource
 from tests.faults import injection
 from tests.faults.injection import Fault, Hang, error, inject
+from tests.support.operator_metrics import counter_total
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_KINDS = [
@@ -73,22 +73,12 @@ def assert_exactly_one_owned_child_each(emulator: Any, name: str, uid: str) -> N
 
 def reconciles() -> float:
     """stjob_reconciles_total, all kinds: how many events (bursts of them) the operator has handled."""
-    return sum(
-        s.value
-        for metric in REGISTRY.collect()
-        if metric.name == "stjob_reconciles"
-        for s in metric.samples
-        if s.name.endswith("_total")
-    )
+    return counter_total("stjob_reconciles")
 
 
 def unexpected_errors() -> float:
     """stjob_reconcile_errors_total{error="Unexpected"} summed over kinds (a crash in a handler)."""
-    total = 0.0
-    for metric in REGISTRY.collect():
-        if metric.name == "stjob_reconcile_errors":
-            total += sum(s.value for s in metric.samples if s.labels.get("error") == "Unexpected")
-    return total
+    return counter_total("stjob_reconcile_errors", error="Unexpected")
 
 
 # ------------------------------------------------------------------------------ killed mid-reconcile
