@@ -20,27 +20,18 @@ from typing import Any
 
 import yaml
 
-from tests.support.kube_cluster import ROOT, KubeCluster
+from tests.chart.rendering import NAMESPACE, run_helm, template_args
+from tests.support.kube_cluster import KubeCluster
 
-CHART = ROOT / "helm" / "stjob-operator"
-RELEASE = "stjob-operator"
-OPERATOR_NAMESPACE = "stjob-system"
+OPERATOR_NAMESPACE = NAMESPACE
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
-
-
-def helm_binary() -> str:
-    helm = ROOT / ".cache" / "bin" / "helm"
-    if not helm.is_file():
-        raise RuntimeError("helm not found: run `make helm` (make test does)")
-    return str(helm)
 
 
 def render_chart(*set_values: str) -> list[dict[str, Any]]:
     """The chart's manifests as ``helm template`` renders them (no CRDs: the tier installs those)."""
-    args = [helm_binary(), "template", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--skip-crds"]
-    for value in set_values:
-        args += ["--set", value]
-    done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60)
+    extra = ["--skip-crds", *(arg for value in set_values for arg in ("--set", value))]
+    done = run_helm(*template_args(*extra))
+    assert done.returncode == 0, f"helm template failed:\n{done.stderr}"
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
