@@ -15,6 +15,7 @@ from typing import Any
 
 import datasets
 
+from stjob.api.contract import FINGERPRINT_FILE
 from stjob.api.spec import SentenceTransformerJobSpec
 from stjob.errors import ConfigError
 
@@ -61,8 +62,6 @@ def find_resume_checkpoint(checkpoints_dir: Path) -> Path | None:
 
 # ------------------------------------------------------------------------------------------ fingerprint
 
-#: In the checkpoints folder: what every checkpoint there was trained from (spec and data).
-FINGERPRINT_FILE = "stjob_fingerprint.json"
 #: The spec sections that decide what training does; output, resources, scheduling and the like do not.
 FINGERPRINTED_SECTIONS = ("trainer", "model", "training", "loss")
 FRESH_HINT = (

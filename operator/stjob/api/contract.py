@@ -60,6 +60,8 @@ METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
 TENSORBOARD_DIR = "tensorboard"
 HARD_NEGATIVES_DIR = "hard-negatives"
+#: In the checkpoints folder: the spec sections and data digest every checkpoint there was trained from.
+FINGERPRINT_FILE = "stjob_fingerprint.json"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,11 @@ class RunLayout:
     def result(self) -> Path:
         """The final summary: outcome, metrics, model path, Hub URL, timings."""
         return self.root / RESULT_FILE
+
+    @property
+    def fingerprint(self) -> Path:
+        """What the checkpoints were trained from: ``{"spec": {trainer, model, training, loss}, "data": digest}``."""
+        return self.checkpoints / FINGERPRINT_FILE
 
     @property
     def hard_negatives(self) -> Path:
