@@ -8,10 +8,14 @@ one name in :data:`TrainerType` and one row in :data:`SHAPES` (plus the regenera
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 TrainerType = Literal["pair", "pair_class", "pair_score", "triplet", "qa"]
+#: The model family a job trains (``spec.model.type``): a bi-encoder, a cross-encoder, a SPLADE encoder.
+ModelType = Literal["embedding", "reranker", "sparse"]
+#: Every loss any family takes; a name means the family's own class (the reranker's
+#: MultipleNegativesRankingLoss is sentence-transformers' cross-encoder one).
 LossName = Literal[
     "MultipleNegativesRankingLoss",
     "CachedMultipleNegativesRankingLoss",
@@ -23,11 +27,30 @@ LossName = Literal[
     "CoSENTLoss",
     "AnglELoss",
     "CosineSimilarityLoss",
+    # reranker (sentence_transformers.cross_encoder.losses)
+    "BinaryCrossEntropyLoss",
+    "CrossEntropyLoss",
+    "LambdaLoss",
+    "ListNetLoss",
+    # sparse (sentence_transformers.sparse_encoder.losses): SpladeLoss over SparseMultipleNegativesRankingLoss
+    "SpladeLoss",
 ]
 #: The ``spec.data.columns`` fields that name a dataset column.
 ColumnField = Literal["sentence1", "sentence2", "sentence3", "target"]
 #: How a validation split is scored (the trainer keeps one evaluator factory per kind).
-EvaluatorKind = Literal["retrieval", "triplet", "similarity", "softmax_accuracy", "binary_accuracy"]
+EvaluatorKind = Literal[
+    "retrieval",
+    "triplet",
+    "similarity",
+    "softmax_accuracy",
+    "binary_accuracy",
+    "rerank",
+    "rerank_classification",
+    "rerank_multiclass",
+    "rerank_correlation",
+    "sparse_retrieval",
+    "sparse_triplet",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,19 @@ SIMILARITY = Evaluation("similarity", "spearman_cosine")
 SOFTMAX_ACCURACY = Evaluation("softmax_accuracy", "accuracy")
 #: Accuracy of a cosine threshold on similar (1) / dissimilar (0) pairs.
 BINARY_ACCURACY = Evaluation("binary_accuracy", "cosine_accuracy")
+
+#: Reranker: MRR@10 of each query's positives among its candidates (CrossEncoderRerankingEvaluator).
+RERANK = Evaluation("rerank", "mrr@10")
+#: Reranker on 0/1 labels: average precision of the scores (CrossEncoderClassificationEvaluator, binary).
+RERANK_CLASSIFICATION = Evaluation("rerank_classification", "average_precision")
+#: Reranker on class labels: macro F1 of the predicted class (CrossEncoderClassificationEvaluator).
+RERANK_MULTICLASS = Evaluation("rerank_multiclass", "f1_macro")
+#: Reranker on scores: rank correlation of the score with the gold score (CrossEncoderCorrelationEvaluator).
+RERANK_CORRELATION = Evaluation("rerank_correlation", "spearman")
+#: Sparse: retrieval of each query's positive among all positives (SparseInformationRetrievalEvaluator).
+SPARSE_RETRIEVAL = Evaluation("sparse_retrieval", "dot_ndcg@10")
+#: Sparse: is the positive closer to the anchor than the negative (SparseTripletEvaluator)?
+SPARSE_TRIPLET = Evaluation("sparse_triplet", "dot_accuracy")
 
 #: The in-batch-negative losses: every other positive in the batch is a negative (pair and qa data).
 IN_BATCH_NEGATIVES: tuple[LossName, ...] = (
@@ -140,6 +176,40 @@ SHAPES: dict[TrainerType, TrainerShape] = {
     )
 }
 
+#: Reranker losses that learn from negatives in the data: on pair and qa data these are the mined hard
+#: negatives (``data.hardNegatives``), as labelled pairs (BinaryCrossEntropyLoss) or as one list per query.
+RERANKER_LOSSES_NEEDING_NEGATIVES: tuple[LossName, ...] = ("BinaryCrossEntropyLoss", "LambdaLoss", "ListNetLoss")
+#: The reranker's losses for pair and qa data (in-batch negatives by default, the rest on mined negatives).
+_RERANKER_PAIR_LOSSES: tuple[LossName, ...] = ("MultipleNegativesRankingLoss", *RERANKER_LOSSES_NEEDING_NEGATIVES)
+
+#: Each family's shapes: the same columns as the embedding shape, the family's losses and evaluators.
+#: A trainer missing from a family's row is one the family does not accept.
+FAMILY_SHAPES: dict[ModelType, dict[TrainerType, TrainerShape]] = {
+    "embedding": SHAPES,
+    "reranker": {
+        "pair_class": replace(
+            SHAPES["pair_class"],
+            losses=("BinaryCrossEntropyLoss", "CrossEntropyLoss"),
+            evaluation=RERANK_CLASSIFICATION,
+            evaluation_by_loss={"CrossEntropyLoss": RERANK_MULTICLASS},
+        ),
+        "pair_score": replace(SHAPES["pair_score"], losses=("BinaryCrossEntropyLoss",), evaluation=RERANK_CORRELATION),
+        "pair": replace(SHAPES["pair"], losses=_RERANKER_PAIR_LOSSES, evaluation=RERANK),
+        "qa": replace(SHAPES["qa"], losses=_RERANKER_PAIR_LOSSES, evaluation=RERANK),
+    },
+    "sparse": {
+        "pair": replace(SHAPES["pair"], losses=("SpladeLoss",), evaluation=SPARSE_RETRIEVAL),
+        "qa": replace(SHAPES["qa"], losses=("SpladeLoss",), evaluation=SPARSE_RETRIEVAL),
+        "triplet": replace(SHAPES["triplet"], losses=("SpladeLoss",), evaluation=SPARSE_TRIPLET),
+    },
+}
+#: The trainers each family accepts.
+TRAINERS_BY_FAMILY: dict[ModelType, tuple[TrainerType, ...]] = {m: tuple(s) for m, s in FAMILY_SHAPES.items()}
+#: Which losses each family takes for each of its trainers (the first one is the default).
+LOSSES_BY_FAMILY: dict[ModelType, dict[TrainerType, tuple[LossName, ...]]] = {
+    m: {t: shape.losses for t, shape in shapes.items()} for m, shapes in FAMILY_SHAPES.items()
+}
+
 #: Which losses make sense for which dataset shape (the first one is the default).
 LOSSES_BY_TRAINER: dict[TrainerType, tuple[LossName, ...]] = {t: shape.losses for t, shape in SHAPES.items()}
 #: The trainers whose spec must name ``data.columns.target`` / ``data.columns.sentence3``.
@@ -149,9 +219,9 @@ TRAINERS_NEEDING_SENTENCE3: tuple[TrainerType, ...] = tuple(
 )
 
 
-def shape_of(trainer: TrainerType) -> TrainerShape:
-    """The shape of a trainer type."""
-    return SHAPES[trainer]
+def shape_of(trainer: TrainerType, family: ModelType = "embedding") -> TrainerShape:
+    """The shape of a trainer type in a model family (KeyError: the family does not take the trainer)."""
+    return FAMILY_SHAPES[family][trainer]
 
 
 def columns_summary() -> str:
@@ -159,10 +229,10 @@ def columns_summary() -> str:
     return ", ".join(f"{t} ({', '.join(s.column_names)})" for t, s in SHAPES.items())
 
 
-def default_losses_summary() -> str:
+def default_losses_summary(family: ModelType = "embedding") -> str:
     """``MultipleNegativesRankingLoss for pair, qa and triplet; ...``: the default loss of each shape."""
     by_loss: dict[str, list[str]] = {}
-    for trainer, shape in SHAPES.items():
+    for trainer, shape in FAMILY_SHAPES[family].items():
         by_loss.setdefault(shape.default_loss, []).append(trainer)
     parts = []
     for loss, trainers in by_loss.items():

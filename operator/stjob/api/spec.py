@@ -21,10 +21,14 @@ from pydantic.alias_generators import to_camel
 from stjob.api.data_location import HF_DATASETS_PREFIX, HUB_ID_PATTERN, SCHEME_PATTERN, data_path_problem
 from stjob.api.rules import Rule, RuledModel, in_list
 from stjob.api.shapes import (
+    LOSSES_BY_FAMILY,
     LOSSES_BY_TRAINER,
+    RERANKER_LOSSES_NEEDING_NEGATIVES,
+    TRAINERS_BY_FAMILY,
     TRAINERS_NEEDING_SENTENCE3,
     TRAINERS_NEEDING_TARGET,
     LossName,
+    ModelType,
     TrainerType,
     columns_summary,
     default_losses_summary,
@@ -257,6 +261,13 @@ class DataSpec(ApiModel, RuledModel):
 class ModelSpec(ApiModel):
     """The base model to fine-tune."""
 
+    type: ModelType = Field(
+        "embedding",
+        description="Model family: `embedding` trains a SentenceTransformer (bi-encoder; all AutoTrain fields "
+        "apply), `reranker` a CrossEncoder (a scoring head on `name`, any encoder checkpoint; trainers pair_class, "
+        "pair_score, pair, qa), `sparse` a SPLADE SparseEncoder (`name` must be a masked-LM checkpoint; trainers "
+        "pair, qa, triplet). Not in AutoTrain, which trains embeddings only.",
+    )
     name: str = Field(
         "microsoft/mpnet-base",
         min_length=1,
@@ -384,7 +395,10 @@ class LossSpec(ApiModel):
 
     name: LossName | None = Field(
         None,
-        description=f"Loss class from sentence-transformers. Unset: {default_losses_summary()}.",
+        description="Loss class from sentence-transformers (the model family's own: the reranker's "
+        "MultipleNegativesRankingLoss is the cross-encoder one). Defaults by model.type: "
+        + ". ".join(f"{family}: {default_losses_summary(family)}" for family in LOSSES_BY_FAMILY)
+        + ".",
     )
     mini_batch_size: int | None = Field(
         None, ge=1, description="Mini-batch size of CachedMultipleNegativesRankingLoss (memory vs. speed)."
@@ -556,6 +570,26 @@ def _column_required(column: str, trainers: tuple[str, ...], note: str = "") -> 
     )
 
 
+def _family_loss_rule(family: ModelType) -> Rule[Any]:
+    """The rule that ``loss.name`` is one of the family's losses for the trainer (the trainer rule
+    rejects a trainer the family does not take; this one stays silent then)."""
+    by_trainer = LOSSES_BY_FAMILY[family]
+    table = "{" + ", ".join(f"'{t}': {in_list(v)}" for t, v in by_trainer.items()) + "}"
+    return Rule["SentenceTransformerJobSpec"](
+        cel=f"self.model.type != '{family}' || !has(self.loss.name) || !(self.trainer in {table}) "
+        f"|| self.loss.name in {table}[self.trainer]",
+        check=lambda s: (
+            s.model.type != family
+            or s.loss.name is None
+            or s.trainer not in by_trainer
+            or s.loss.name in by_trainer[s.trainer]
+        ),
+        message=f"loss.name does not fit the trainer for model.type {family}: "
+        + "; ".join(f"{t} takes {', '.join(v)}" for t, v in by_trainer.items()),
+        field=".loss.name",
+    )
+
+
 class SentenceTransformerJobSpec(ApiModel, RuledModel):
     """Desired state: fine-tune a Sentence Transformer on a dataset."""
 
@@ -619,14 +653,50 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
             field=".output.volume",
         ),
         Rule["SentenceTransformerJobSpec"](
-            cel="!has(self.loss.name) || self.loss.name in "
+            cel="self.model.type != 'embedding' || !has(self.loss.name) || self.loss.name in "
             + "{"
             + ", ".join(f"'{t}': {in_list(v)}" for t, v in LOSSES_BY_TRAINER.items())
             + "}[self.trainer]",
-            check=lambda s: s.loss.name is None or s.loss.name in LOSSES_BY_TRAINER[s.trainer],
+            check=lambda s: (
+                s.model.type != "embedding" or s.loss.name is None or s.loss.name in LOSSES_BY_TRAINER[s.trainer]
+            ),
             message="loss.name does not fit the trainer: "
             + "; ".join(f"{t} takes {', '.join(v)}" for t, v in LOSSES_BY_TRAINER.items()),
             field=".loss.name",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="self.trainer in "
+            + "{"
+            + ", ".join(f"'{m}': {in_list(v)}" for m, v in TRAINERS_BY_FAMILY.items())
+            + "}[self.model.type]",
+            check=lambda s: s.trainer in TRAINERS_BY_FAMILY[s.model.type],
+            message="trainer does not fit model.type: "
+            + "; ".join(f"{m} takes {', '.join(v)}" for m, v in TRAINERS_BY_FAMILY.items() if m != "embedding"),
+            field=".trainer",
+        ),
+        *(_family_loss_rule(family) for family in LOSSES_BY_FAMILY if family != "embedding"),
+        Rule["SentenceTransformerJobSpec"](
+            cel="self.model.type != 'reranker' || !(self.trainer in "
+            + in_list(TRAINERS_MINING_NEGATIVES)
+            + ") || !has(self.loss.name) || !(self.loss.name in "
+            + in_list(RERANKER_LOSSES_NEEDING_NEGATIVES)
+            + ") || has(self.data.hardNegatives)",
+            check=lambda s: (
+                s.model.type != "reranker"
+                or s.trainer not in TRAINERS_MINING_NEGATIVES
+                or s.loss.name not in RERANKER_LOSSES_NEEDING_NEGATIVES
+                or s.data.hard_negatives is not None
+            ),
+            message="a reranker on pair or qa data learns "
+            + ", ".join(RERANKER_LOSSES_NEEDING_NEGATIVES)
+            + " from negatives: set data.hardNegatives (or use MultipleNegativesRankingLoss, in-batch negatives)",
+            field=".data.hardNegatives",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.loss.matryoshkaDimensions) || self.model.type == 'embedding'",
+            check=lambda s: s.loss.matryoshka_dimensions is None or s.model.type == "embedding",
+            message="loss.matryoshkaDimensions applies to model.type embedding",
+            field=".loss.matryoshkaDimensions",
         ),
         Rule["SentenceTransformerJobSpec"](
             cel="!has(self.loss.miniBatchSize) || "
@@ -671,8 +741,8 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
 
     @property
     def loss_name(self) -> str:
-        """The loss actually used: the override, else the trainer's default."""
-        return self.loss.name or LOSSES_BY_TRAINER[self.trainer][0]
+        """The loss actually used: the override, else the default of the trainer in the model family."""
+        return self.loss.name or LOSSES_BY_FAMILY[self.model.type][self.trainer][0]
 
     @property
     def processes_per_node(self) -> int:
