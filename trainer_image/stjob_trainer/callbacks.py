@@ -175,8 +175,19 @@ LOSS_HEAD_FILE = "stjob_loss_head.pt"
 
 
 def loss_head_state(loss: Any) -> dict[str, Any]:
-    """The loss's parameters that are not the model's (empty for most losses)."""
-    return {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
+    """The loss's parameters that are not the model's (empty for most losses).
+
+    By identity, not by name: a wrapping loss reaches the model under other names too (SpladeLoss holds it
+    as ``model``, ``loss.model`` and in each regulariser), and a copy of the model in every checkpoint
+    would triple its size.
+    """
+    model = getattr(loss, "model", None)
+    shared = {id(t) for t in (*model.parameters(), *model.buffers())} if isinstance(model, torch.nn.Module) else set()
+    return {
+        k: v.detach()
+        for k, v in loss.state_dict(keep_vars=True).items()
+        if id(v) not in shared and not k.startswith("model.")
+    }
 
 
 class LossHeadCheckpointCallback(TrainerCallback):  # type: ignore[misc]

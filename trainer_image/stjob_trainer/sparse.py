@@ -1,0 +1,143 @@
+"""The sparse family (``spec.model.type: sparse``): SPLADE encoders trained from pair, qa and triplet data.
+
+A SPLADE model scores a text as a vocabulary-sized vector of non-negative term weights (the masked-LM
+head's logits, max-pooled over the tokens), so retrieval is a dot product over an inverted index. It
+trains with SpladeLoss: a ranking loss (SparseMultipleNegativesRankingLoss: the rest of the batch, plus a
+triplet's negative, are the negatives) plus FLOPS regularisers that push query and document vectors
+towards few active terms. SparseEncoderTrainer itself ramps the regulariser weights up from 0 over the
+first third of the steps (SpladeRegularizerWeightSchedulerCallback, step-based, so a resumed run
+continues the ramp). The run loop (run.py) is the embedding family's; this module holds what differs:
+the model class, the loss, the evaluator, the Trainer and its arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from stjob.api.shapes import TrainerType, shape_of
+from stjob.errors import ConfigError
+from stjob_trainer.evaluators import EvaluationPlan, retrieval_task
+from stjob_trainer.model_loading import resolve_model_name
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
+    from sentence_transformers.sparse_encoder import SparseEncoder
+    from torch import nn
+
+    from stjob.api.spec import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+#: The regulariser weights of sentence-transformers' own default SpladeLoss (SparseEncoderTrainer's
+#: ``get_default_loss``; its docs call them "sensitive parameters ... to tune for your task"). Queries get
+#: the larger weight: they are encoded at search time, so their sparsity is latency.
+DOCUMENT_REGULARIZER_WEIGHT = 3e-5
+QUERY_REGULARIZER_WEIGHT = 5e-5
+
+
+def load_sparse_model(spec: ModelSpec, *, base_dir: Path | None = None, device: str | None = None) -> SparseEncoder:
+    """A SparseEncoder on ``spec.name``: a masked-LM checkpoint (gets SPLADE max pooling) or a SPLADE model.
+
+    ConfigError when it cannot be loaded, or when it is not a SPLADE model (e.g. a Sentence Transformer
+    with mean pooling, whose output is a dense embedding, not term weights).
+    """
+    from sentence_transformers.sparse_encoder import SparseEncoder
+    from sentence_transformers.sparse_encoder.modules import SpladePooling
+
+    resolved = resolve_model_name(spec.name, revision=spec.revision, base_dir=base_dir)
+    try:
+        model = SparseEncoder(resolved, revision=spec.revision, device=device)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"model.name: cannot load model {spec.name!r} as a sparse encoder: {exc}") from exc
+    if not any(isinstance(module, SpladePooling) for module in model):
+        raise ConfigError(
+            f"model.name: {spec.name!r} is not a masked-language model or a SPLADE model (its modules: "
+            f"{', '.join(type(m).__name__ for m in model)}); model.type sparse needs a checkpoint with a "
+            "masked-LM head, e.g. bert-base-uncased, distilbert-base-uncased or a naver/splade-* model"
+        )
+    model.max_seq_length = spec.max_seq_length
+    return model
+
+
+def build_sparse_loss(
+    model: SparseEncoder,
+    *,
+    gather_across_devices: bool = False,
+    document_regularizer_weight: float = DOCUMENT_REGULARIZER_WEIGHT,
+    query_regularizer_weight: float = QUERY_REGULARIZER_WEIGHT,
+) -> nn.Module:
+    """SpladeLoss over SparseMultipleNegativesRankingLoss, with FLOPS regularisers on queries and documents.
+
+    ``gather_across_devices``: use every process's batch as negatives (only meaningful under torchrun).
+    """
+    from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
+
+    ranking = SparseMultipleNegativesRankingLoss(model, gather_across_devices=gather_across_devices)
+    return cast(
+        "nn.Module",
+        SpladeLoss(
+            model,
+            loss=ranking,
+            document_regularizer_weight=document_regularizer_weight,
+            query_regularizer_weight=query_regularizer_weight,
+        ),
+    )
+
+
+def build_sparse_evaluator(
+    trainer: TrainerType, valid: Dataset, *, loss_name: str, batch_size: int = 32
+) -> EvaluationPlan:
+    """The family's evaluator for ``valid`` (canonical columns), as the shape table names it.
+
+    pair/qa: SparseInformationRetrievalEvaluator (NDCG@10 primary, MRR@10, MAP, accuracy@k) over the
+    queries and every validation positive, as the embedding family's retrieval evaluator; triplet:
+    SparseTripletEvaluator (dot-product accuracy). Both add the sparsity: active dimensions of queries
+    and documents (``query_active_dims``, ``corpus_active_dims``), their sparsity ratio and ``avg_flops``.
+    """
+    scoring = shape_of(trainer, "sparse").evaluation_for(loss_name)
+    columns = [list(valid[name]) for name in valid.column_names]
+    evaluator = SPARSE_EVALUATOR_FACTORIES[scoring.kind](columns, batch_size)
+    evaluator.primary_metric = scoring.primary_metric
+    return EvaluationPlan(evaluator=evaluator, primary_metric=scoring.primary_metric)
+
+
+def _retrieval(columns: list[list[Any]], batch_size: int) -> SentenceEvaluator:
+    from sentence_transformers.sparse_encoder.evaluation import SparseInformationRetrievalEvaluator
+
+    queries, corpus, relevant = retrieval_task(columns[0], columns[1])
+    return SparseInformationRetrievalEvaluator(
+        cast("dict[str, Any]", queries),
+        cast("dict[str, Any]", corpus),
+        relevant,
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[1, 5, 10],
+        map_at_k=[100],
+        batch_size=batch_size,
+    )
+
+
+def _triplet(columns: list[list[Any]], batch_size: int) -> SentenceEvaluator:
+    from sentence_transformers.sparse_encoder.evaluation import SparseTripletEvaluator
+
+    anchors, positives, negatives = columns
+    return SparseTripletEvaluator(
+        anchors,
+        positives,
+        negatives,
+        similarity_fn_names=["dot"],
+        main_similarity_function="dot",
+        batch_size=batch_size,
+    )
+
+
+#: One factory per evaluator kind the sparse rows of the shape table name.
+SPARSE_EVALUATOR_FACTORIES: dict[str, Callable[[list[list[Any]], int], SentenceEvaluator]] = {
+    "sparse_retrieval": _retrieval,
+    "sparse_triplet": _triplet,
+}
