@@ -137,4 +137,46 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("gate-without-valid", with_spec(evaluation__gate={"minImprovement": 0.01}), "spec.evaluation.gate"),
     ("gate-metric-empty", with_spec(evaluation__gate={"metric": ""}), "spec.evaluation.gate.metric"),
+    (
+        "eval-datasets-without-valid",
+        with_spec(evaluation__datasets=[{"name": "sts", "kind": "pair_score", "path": "sts.csv"}]),
+        "spec.evaluation.datasets",
+    ),
+    (
+        "eval-datasets-same-name",
+        with_spec(
+            data__validSplit="valid",
+            evaluation__datasets=[
+                {"name": "sts", "kind": "pair_score", "path": "a.csv"},
+                {"name": "sts", "kind": "pair_class", "path": "b.csv"},
+            ],
+        ),
+        "spec.evaluation.datasets",
+    ),
+    (
+        "eval-dataset-url",
+        with_spec(
+            data__validSplit="valid", evaluation__datasets=[{"name": "a", "kind": "retrieval", "path": "s3://b/ir"}]
+        ),
+        "spec.evaluation.datasets",
+    ),
+    (
+        "eval-dataset-escapes-volume",
+        with_spec(
+            data__validSplit="valid",
+            data__volume={"claimName": "d"},
+            evaluation__datasets=[{"name": "a", "kind": "pair_class", "path": "eval/../../x.csv"}],
+        ),
+        "spec.evaluation.datasets",
+    ),
+    (
+        "eval-dataset-kind",
+        with_spec(data__validSplit="valid", evaluation__datasets=[{"name": "a", "kind": "nli", "path": "x.csv"}]),
+        "spec.evaluation.datasets[0].kind",
+    ),
+    (
+        "eval-dataset-name",
+        with_spec(data__validSplit="valid", evaluation__datasets=[{"name": "A_b", "kind": "pair_class", "path": "x"}]),
+        "spec.evaluation.datasets[0].name",
+    ),
 ]

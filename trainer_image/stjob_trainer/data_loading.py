@@ -135,18 +135,50 @@ def resolve_data_location(
     raise DataError("not found (neither a local file or folder nor a Hub id owner/name)", file=str(local))
 
 
-def _inside_volume(path: str, data_root: Path | None) -> Path:
+def _inside_volume(path: str, data_root: Path | None, *, field: str = "data.path") -> Path:
     if data_root is None:
         raise ConfigError(f"data.volume is set but no data directory is mounted ({ENV_DATA_DIR} is unset)")
     root = data_root.resolve()
     # resolve() follows symlinks, so a link pointing out of the volume is caught like a literal '..'.
     target = (root / path).resolve()
     if not target.is_relative_to(root):  # named by the path the user wrote; where it leads stays unsaid
-        raise DataError("data.path leads outside the data volume: not read", file=str(root / path))
+        raise DataError(f"{field} leads outside the data volume: not read", file=str(root / path))
     if not target.exists():
         held = ", ".join(sorted(p.name for p in root.iterdir())[:20]) or "nothing"
         raise DataError(f"not found in the data volume (the volume holds: {held})", file=str(target))
     return target
+
+
+def locate_data_file(
+    path: str, field: str, spec: SentenceTransformerJobSpec, *, base_dir: Path | None, data_root: Path | None
+) -> tuple[Path, Path, bool]:
+    """Another local file or folder of the job (``field`` names it in errors), found as data.path is.
+
+    Returns the path, the folder reads must (volume: ``confined``) or should stay in, and ``confined``.
+    """
+    if spec.data.volume is not None:
+        target = _inside_volume(path, data_root, field=field)
+        return target, data_root.resolve() if data_root is not None else target, True
+    local = Path(path).expanduser()
+    if not local.is_absolute() and base_dir is not None:
+        local = base_dir / local
+    if not local.exists():
+        raise DataError(f"{field}: not found", file=str(local))
+    return local, (local if local.is_dir() else local.parent).resolve(), False
+
+
+def find_split_file(folder: Path, stem: str) -> Path:
+    """``{folder}/{stem}.csv`` or ``.jsonl`` (DataError naming what the folder holds when neither or both)."""
+    return _find_split(folder, stem)
+
+
+def read_checked_columns(
+    path: Path, columns: Sequence[str], *, folder: Path, confined: bool
+) -> tuple[dict[str, list[Any]], list[int]]:
+    """Named columns of a CSV/JSONL file, checked row by row as training data is: texts non-empty,
+    ``score`` a finite number, ``label`` a class. Returns the values per column and each row's line."""
+    table = _read_local(path, folder, confined=confined)
+    return _extract(table, {name: name for name in columns}, other=None), table.lines
 
 
 # ------------------------------------------------------------------------------------------ loading

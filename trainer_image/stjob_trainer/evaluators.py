@@ -26,10 +26,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EvaluationPlan:
-    """An evaluator and the key of its primary metric (without the trainer's ``eval_`` prefix)."""
+    """An evaluator and the key of its primary metric (without the trainer's ``eval_`` prefix).
+
+    ``extra``: the evaluators of ``evaluation.datasets``, scored for the report only (base model and
+    result), not at every evaluation during training; their metric keys carry the set's name.
+    """
 
     evaluator: SentenceEvaluator
     primary_metric: str
+    extra: tuple[SentenceEvaluator, ...] = ()
+
+    def report_scores(self, model: Any) -> dict[str, float]:
+        """Every metric of the report for ``model``: the validation split's, then each extra set's."""
+        scores: dict[str, float] = {}
+        for evaluator in (self.evaluator, *self.extra):
+            result = evaluator(model)
+            named = result if isinstance(result, dict) else {self.primary_metric: result}
+            scores |= {key: float(value) for key, value in named.items() if isinstance(value, (int, float))}
+        return scores
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,13 @@ def _binary_accuracy(inputs: EvaluatorInputs) -> SentenceEvaluator:
 
 def _retrieval(inputs: EvaluatorInputs) -> SentenceEvaluator:
     queries, corpus, relevant = retrieval_task(inputs.columns[0], inputs.columns[1])
+    return retrieval_evaluator(queries, corpus, relevant, batch_size=inputs.batch_size)
+
+
+def retrieval_evaluator(
+    queries: dict[str, str], corpus: dict[str, str], relevant: dict[str, set[str]], *, batch_size: int, name: str = ""
+) -> SentenceEvaluator:
+    """The retrieval evaluator of the validation split and of extra retrieval sets (same cut-offs)."""
     return evaluation.InformationRetrievalEvaluator(
         cast("dict[str, Any]", queries),
         cast("dict[str, Any]", corpus),
@@ -125,7 +146,8 @@ def _retrieval(inputs: EvaluatorInputs) -> SentenceEvaluator:
         map_at_k=[100],
         score_functions={"cosine": cos_sim},
         main_score_function="cosine",
-        batch_size=inputs.batch_size,
+        batch_size=batch_size,
+        name=name,
     )
 
 

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from stjob_trainer.callbacks import (
 from stjob_trainer.checkpoints import check_resume, data_fingerprint, find_resume_checkpoint, run_fingerprint
 from stjob_trainer.data_loading import LoadedData, load_data
 from stjob_trainer.evaluation_report import EvaluationReport, append_to_card, check_gate_metric, gate_verdict
+from stjob_trainer.evaluation_sets import EvaluationSet, load_evaluation_sets
 from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
 from stjob_trainer.hard_negatives import with_hard_negatives
 from stjob_trainer.hub import hub_repo_id, hub_token, push_model
@@ -132,12 +133,13 @@ def run_job(
     trackers, token = check_prerequisites(spec)
     run = prepare_run_dir(output_dir, spec.output.project_name)
     data = load_training_data(spec, base_dir=base_dir, data_root=data_root, cache_dir=cache_dir)
+    extra_sets = load_evaluation_sets(spec, base_dir=base_dir, data_root=data_root, batch_size=spec.training.batch_size)
     rows = data_fingerprint((data.train, data.valid), data.label_names)
     fingerprint = run_fingerprint(spec, rows)
     check_resume(run.checkpoints, fingerprint, fresh=fresh, discard=(run.metrics,))  # before the model loads
     model, loss = load_model_and_loss(spec, data, base_dir=base_dir)
     data = with_hard_negatives(spec, data, model, run=run, data_fingerprint=rows, reporter=reporter, base_dir=base_dir)
-    plan = plan_evaluation(spec, data, loss)
+    plan = plan_evaluation(spec, data, loss, extra=extra_sets)
     if spec.evaluation.gate is not None and plan is None:
         raise DataError("evaluation.gate needs validation rows to judge the model; the validation split is empty")
     setup = build_trainer(
@@ -233,11 +235,18 @@ def load_model_and_loss(
     return model, loss
 
 
-def plan_evaluation(spec: SentenceTransformerJobSpec, data: LoadedData, loss: torch.nn.Module) -> EvaluationPlan | None:
-    """The evaluator and its primary metric; None without a (non-empty) validation split or evaluation."""
+def plan_evaluation(
+    spec: SentenceTransformerJobSpec,
+    data: LoadedData,
+    loss: torch.nn.Module,
+    *,
+    extra: Sequence[EvaluationSet] = (),
+) -> EvaluationPlan | None:
+    """The evaluator and its primary metric (plus the extra sets' evaluators for the report); None without
+    a (non-empty) validation split or evaluation."""
     if not (spec.evaluates and data.valid is not None and len(data.valid) > 0):
         return None
-    return build_evaluator(
+    plan = build_evaluator(
         spec.trainer,
         data.valid,
         loss=loss,
@@ -245,6 +254,7 @@ def plan_evaluation(spec: SentenceTransformerJobSpec, data: LoadedData, loss: to
         label_names=data.label_names,
         batch_size=spec.training.batch_size,
     )
+    return replace(plan, extra=tuple(s.evaluator for s in extra))
 
 
 @dataclass
@@ -355,9 +365,7 @@ def resume_or_measure_baseline(setup: TrainerSetup, reporter: Reporter) -> tuple
         return None, {}
     started = time.monotonic()
     reporter.note(f"measuring the base model on the validation split ({primary}) ...")
-    scores = plan.evaluator(setup.model)
-    scores = scores if isinstance(scores, dict) else {plan.primary_metric: scores}
-    baseline = {f"eval_{k}": float(v) for k, v in scores.items()}
+    baseline = {f"eval_{k}": v for k, v in plan.report_scores(setup.model).items()}
     if setup.metrics_log is not None:
         setup.metrics_log.append(0, 0.0, {"baseline": True, **baseline})
     reporter.note(
@@ -380,8 +388,7 @@ def evaluation_report(setup: TrainerSetup, baseline: dict[str, float], reporter:
     plan = setup.plan
     if plan is None:
         return None
-    scores = plan.evaluator(setup.trainer.model)
-    final = scores if isinstance(scores, dict) else {plan.primary_metric: scores}
+    final = plan.report_scores(setup.trainer.model)
     report = EvaluationReport.compare(plan.primary_metric, baseline, final)
     m = report.primary_comparison
     reporter.note(

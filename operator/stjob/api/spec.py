@@ -382,11 +382,65 @@ class QualityGateSpec(ApiModel):
     )
 
 
-class EvaluationSpec(ApiModel):
+#: What an extra evaluation set holds (``evaluation.datasets[].kind``) and the columns it needs.
+EvaluationSetKind = Literal["pair_score", "pair_class", "retrieval"]
+#: Longest path of an extra evaluation set (shorter than data.path: eight of them share one CEL cost budget).
+MAX_EVALUATION_PATH_LENGTH = 1024
+
+
+class EvaluationDatasetSpec(ApiModel):
+    """A fixed evaluation set scored on the base model and the result (named metrics in the report)."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=40,
+        pattern=DNS_LABEL_PATTERN,
+        description="Names the set's metrics in the report, result.json and the model card: "
+        "`{name}_{metric}` (e.g. `sts-fixed_spearman_cosine`); evaluation.gate.metric may name one.",
+    )
+    kind: EvaluationSetKind = Field(
+        ...,
+        description="pair_score: a CSV/JSONL file with columns sentence1, sentence2, score (Spearman/Pearson "
+        "of the cosine similarity); pair_class: sentence1, sentence2, label 0/1 (cosine-threshold accuracy, "
+        "F1, average precision); retrieval: a folder with queries (id, text), corpus (id, text) and relevant "
+        "(query, document: the ids) files, .csv or .jsonl (MRR@10, NDCG@10, MAP@100, accuracy@k).",
+    )
+    path: str = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_EVALUATION_PATH_LENGTH,
+        description="The file (pair_score, pair_class) or folder (retrieval): relative to the data volume with "
+        "data.volume, else a local path (for `stjob train`, relative to the job file).",
+    )
+
+
+class EvaluationSpec(ApiModel, RuledModel):
     """What the base-vs-fine-tuned evaluation report decides."""
 
     gate: QualityGateSpec | None = Field(
         None, description="Opt-in quality gate on the report; needs data.validSplit and an evalStrategy."
+    )
+    datasets: list[EvaluationDatasetSpec] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Extra evaluation sets (a fixed benchmark across jobs), scored before and after training "
+        "next to the validation split; needs data.validSplit and an evalStrategy.",
+    )
+
+    RULES: ClassVar[tuple[Rule[Any], ...]] = (
+        Rule["EvaluationSpec"](
+            cel="!has(self.datasets) || self.datasets.all(d, self.datasets.filter(e, e.name == d.name).size() == 1)",
+            check=lambda e: len({d.name for d in e.datasets}) == len(e.datasets),
+            message="evaluation.datasets names must be unique (they name the metrics)",
+            field=".datasets",
+        ),
+        Rule["EvaluationSpec"](
+            cel="!has(self.datasets) || self.datasets.all(d, !d.path.contains('://'))",
+            check=lambda e: all("://" not in d.path for d in e.datasets),
+            message="an evaluation dataset path is a file or folder path, not a URL",
+            field=".datasets",
+        ),
     )
 
 
@@ -602,7 +656,7 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Training hyperparameters.")
     loss: LossSpec = Field(default_factory=LossSpec, description="Loss override.")
     evaluation: EvaluationSpec = Field(
-        default_factory=EvaluationSpec, description="The evaluation report's quality gate."
+        default_factory=EvaluationSpec, description="The evaluation report: extra sets and the quality gate."
     )
     output: OutputSpec = Field(default_factory=OutputSpec, description="Model output and Hub upload.")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment tracking.")
@@ -717,6 +771,20 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
             check=lambda s: s.evaluation.gate is None or s.evaluates,
             message="evaluation.gate needs data.validSplit and an evalStrategy other than 'no'",
             field=".evaluation.gate",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.evaluation) || !has(self.evaluation.datasets) || size(self.evaluation.datasets) == 0 || "
+            "(has(self.data.validSplit) && self.training.evalStrategy != 'no')",
+            check=lambda s: not s.evaluation.datasets or s.evaluates,
+            message="evaluation.datasets needs data.validSplit and an evalStrategy other than 'no'",
+            field=".evaluation.datasets",
+        ),
+        Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.data.volume) || !has(self.evaluation) || !has(self.evaluation.datasets) || "
+            f"self.evaluation.datasets.all(d, !d.path.startsWith('/') && !d.path.matches('{_PARENT_SEGMENT_CEL}'))",
+            check=lambda s: s.data.volume is None or not any(_escapes(d.path) for d in s.evaluation.datasets),
+            message="with data.volume, evaluation dataset paths are relative to the volume and stay inside it",
+            field=".evaluation.datasets",
         ),
         Rule["SentenceTransformerJobSpec"](
             cel="!has(self.training.evalSteps) || has(self.data.validSplit)",
