@@ -30,6 +30,8 @@ def make_job(name: str, namespace: str = "team-a", phase: str = "Running", **sta
 
 
 class FakeSource:
+    read_only = False
+
     def __init__(self, jobs: list[dict[str, Any]], forbidden: frozenset[str] = frozenset()) -> None:
         self.jobs = {(j["metadata"]["namespace"], j["metadata"]["name"]): j for j in jobs}
         self.forbidden = forbidden

@@ -28,11 +28,11 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from stjob.api.contract import RunLayout
 from stjob.api.resource import API_VERSION, KIND, SentenceTransformerJob
+from stjob.ui.curves import LOG_METRICS_LINES, log_records, read_metrics
 from stjob.ui.form import form_fields, form_html
 from stjob.ui.render import board_page, board_row, job_page, submit_page
-from stjob.ui.source import Forbidden, JobSource, WatchEvent
+from stjob.ui.source import READ_ONLY, Forbidden, JobSource, WatchEvent
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: Hosts the page answers to: a page bound to 127.0.0.1 must still refuse DNS-rebinding requests.
@@ -53,24 +53,6 @@ def board_changes(previous: dict[str, dict[str, Any]], rows: list[dict[str, Any]
         "upsert": [r for k, r in current.items() if previous.get(k) != r],
         "remove": sorted(set(previous) - set(current)),
     }
-
-
-def read_metrics(runs_dir: Path | None, obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """The trainer's metrics.jsonl for a job's project under a local runs folder; [] when absent."""
-    if runs_dir is None:
-        return []
-    output = (obj.get("spec") or {}).get("output") or {}
-    project = output.get("projectName") or (obj.get("metadata") or {}).get("name", "")
-    path = RunLayout.of(runs_dir, str(project)).metrics
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue  # a line being written right now
-    return records
 
 
 def resource(form: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +77,13 @@ def create_app(
     hosts: tuple[str, ...] = LOCAL_HOSTS,
     now: Callable[[], datetime] = _now,
 ) -> Starlette:
-    """The page over ``source``; the event stream lasts as long as the source's watch and the client."""
+    """The page over ``source``; the event stream lasts as long as the source's watch and the client.
+
+    ``runs_dir``: where the jobs' run folders are readable here (``metrics.jsonl`` for the curves); without
+    it, a job's curves come from its pod log.
+    """
     csrf = secrets.token_urlsafe(32)
+    read_only = source.read_only
 
     async def rows() -> list[dict[str, Any]]:
         jobs = await run_in_threadpool(source.list_jobs)
@@ -109,21 +96,27 @@ def create_app(
             listed, error = await rows(), ""
         except Forbidden as exc:
             listed, error = [], str(exc)
-        return HTMLResponse(board_page(listed, namespace, phase, csrf, error))
+        return HTMLResponse(board_page(listed, namespace, phase, csrf, error, read_only))
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
             loop, stop = asyncio.get_running_loop(), threading.Event()
             inbox: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
 
+            def deliver(item: WatchEvent | None) -> None:
+                try:
+                    loop.call_soon_threadsafe(inbox.put_nowait, item)
+                except RuntimeError:  # the loop is closed: the server stopped while the watch was blocked
+                    stop.set()
+
             def pump() -> None:  # the watch blocks: a thread feeds the loop
                 try:
                     for event in source.watch_jobs(stop):
-                        loop.call_soon_threadsafe(inbox.put_nowait, event)
+                        deliver(event)
                 except Forbidden as exc:
-                    loop.call_soon_threadsafe(inbox.put_nowait, ("ERROR", {"message": str(exc)}))
+                    deliver(("ERROR", {"message": str(exc)}))
                 finally:
-                    loop.call_soon_threadsafe(inbox.put_nowait, None)  # the watch ended
+                    deliver(None)  # the watch ended
 
             threading.Thread(target=pump, daemon=True).start()
             jobs: dict[str, dict[str, Any]] = {}
@@ -173,8 +166,8 @@ def create_app(
             obj = await run_in_threadpool(source.get_job, namespace, name)
             evs = await run_in_threadpool(source.events, namespace, name)
         except Forbidden as exc:
-            return HTMLResponse(board_page([], "", "", csrf, str(exc)), status_code=403)
-        return HTMLResponse(job_page(obj, evs, now(), csrf))
+            return HTMLResponse(board_page([], "", "", csrf, str(exc), read_only), status_code=403)
+        return HTMLResponse(job_page(obj, evs, now(), csrf, read_only=read_only))
 
     async def metrics(request: Request) -> Response:
         namespace, name = request.path_params["namespace"], request.path_params["name"]
@@ -183,7 +176,13 @@ def create_app(
         except Forbidden as exc:
             return JSONResponse({"error": str(exc)}, status_code=403)
         summary = (obj.get("status") or {}).get("metrics")
-        return JSONResponse({"records": read_metrics(runs_dir, obj), "summary": summary})
+        records = read_metrics(runs_dir, obj)
+        if not records and not read_only:  # no run folder here: the Trainer's events in the pod log
+            try:
+                records = log_records(await run_in_threadpool(source.log_tail, namespace, name, LOG_METRICS_LINES))
+            except Forbidden:
+                records = []  # no pod (yet), or logs not allowed: the page says there is no history
+        return JSONResponse({"records": records, "summary": summary})
 
     async def logs(request: Request) -> Response:
         namespace, name = request.path_params["namespace"], request.path_params["name"]
@@ -205,7 +204,8 @@ def create_app(
             else:
                 await run_in_threadpool(source.set_suspend, namespace, name, verb == "suspend")
         except Forbidden as exc:
-            return HTMLResponse(board_page([], "", "", csrf, f"{verb} {namespace}/{name}: {exc}"), status_code=403)
+            error = f"{verb} {namespace}/{name}: {exc}"
+            return HTMLResponse(board_page([], "", "", csrf, error, read_only), status_code=403)
         return RedirectResponse("/" if verb == "delete" else f"/jobs/{namespace}/{name}", status_code=303)
 
     async def submitted(request: Request) -> tuple[dict[str, Any] | None, Response | None]:
@@ -246,6 +246,8 @@ def create_app(
     fields_html = form_html(form_fields())
 
     async def new(request: Request) -> Response:
+        if read_only:
+            return HTMLResponse(board_page([], "", "", csrf, READ_ONLY, read_only), status_code=403)
         return HTMLResponse(submit_page(fields_html, csrf))
 
     return Starlette(

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from stjob.api.status import format_duration
+from stjob.api.status import evaluation_text, format_duration
 
 #: Board columns: key in ``board_row`` -> header. ui.js fills cells by these keys.
 COLUMNS: dict[str, str] = {
@@ -27,6 +27,11 @@ COLUMNS: dict[str, str] = {
     "message": "Message",
     "age": "Age",
 }
+#: The cluster's phases, for the board's filter (a local runs folder adds its own, e.g. Stopped).
+PHASES = ("Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed")
+#: ``status`` key only a local run carries: result.json's whole evaluation report, metric -> baseline,
+#: final, delta (a cluster job's ``status.evaluation`` holds the primary metric only).
+EVALUATION_REPORT_KEY = "evaluationReport"
 
 
 def _e(value: Any) -> str:
@@ -63,7 +68,9 @@ def board_row(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
     progress, metrics = status.get("progress") or {}, status.get("metrics") or {}
     created = _parse_time(meta.get("creationTimestamp"))
     metric = "-"
-    if metrics.get("primaryMetric"):
+    if evaluation_text(status.get("evaluation") or {}):  # the report: base model -> fine-tuned
+        metric = str(evaluation_text(status["evaluation"]))
+    elif metrics.get("primaryMetric"):
         metric = (
             f"{metrics['primaryMetric']} {_fmt(metrics.get('primaryMetricValue'))}"
             f" (best {_fmt(metrics.get('bestMetricValue'))})"
@@ -85,12 +92,15 @@ def board_row(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def _layout(title: str, body: str, csrf: str) -> str:
+def _layout(title: str, body: str, csrf: str, read_only: bool = False) -> str:
+    new = '<a class=new href="/new">new job</a>'
+    if read_only:
+        new = "<span class=new>read-only: a local runs folder</span>"
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f'<meta name="csrf-token" content="{_e(csrf)}"><title>{_e(title)} · stjob</title>'
         '<link rel=stylesheet href="/static/ui.css"><script src="/static/ui.js" defer></script>'
-        f'</head><body><header><a href="/">stjob</a> <span>{_e(title)}</span> <a class=new href="/new">new job</a>'
+        f'</head><body><header><a href="/">stjob</a> <span>{_e(title)}</span> {new}'
         f"</header><main>{body}</main>"
         "</body></html>"
     )
@@ -110,10 +120,12 @@ def _cell(key: str, row: dict[str, Any]) -> str:
     return f"<td data-col={key}>{_e(row[key])}</td>"
 
 
-def board_page(rows: list[dict[str, Any]], namespace: str, phase: str, csrf: str, error: str = "") -> str:
+def board_page(
+    rows: list[dict[str, Any]], namespace: str, phase: str, csrf: str, error: str = "", read_only: bool = False
+) -> str:
     """The board: a filter form, then one row per job; ui.js keeps it live from ``/events``."""
     namespaces = sorted({str(r["namespace"]) for r in rows} | ({namespace} if namespace else set()))
-    phases = ["Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed"]
+    phases = [*PHASES, *sorted({str(r["phase"]) for r in rows} - set(PHASES))]
     shown = [r for r in rows if (not namespace or r["namespace"] == namespace) and (not phase or r["phase"] == phase)]
 
     def options(values: list[str], chosen: str) -> str:
@@ -133,6 +145,7 @@ def board_page(rows: list[dict[str, Any]], namespace: str, phase: str, csrf: str
         f'<table id=board data-namespace="{_e(namespace)}" data-phase="{_e(phase)}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table><p class=count>{len(shown)} of {len(rows)} jobs</p>",
         csrf,
+        read_only,
     )
 
 
@@ -154,8 +167,36 @@ def _timeline(obj: dict[str, Any], events: list[dict[str, Any]]) -> list[tuple[s
     return sorted(items)
 
 
-def job_page(obj: dict[str, Any], events: list[dict[str, Any]], now: datetime, csrf: str, error: str = "") -> str:
-    """Summary, failure, actions, curves (drawn by ui.js from ``metrics``), timeline, spec as YAML."""
+def _evaluation(status: dict[str, Any]) -> str:
+    """Base model vs fine-tuned: every metric of a local run's report, else the cluster's primary metric."""
+    summary = status.get("evaluation") or {}
+    report = status.get(EVALUATION_REPORT_KEY) or (
+        {summary["primaryMetric"]: summary} if summary.get("primaryMetric") else {}
+    )
+    if not report:
+        return ""
+    primary = summary.get("primaryMetric")
+    rows = "".join(
+        f"<tr{' class=primary' if name == primary else ''}><td>{_e(name)}</td>"
+        + "".join(f"<td>{_e(_fmt((values or {}).get(k)))}</td>" for k in ("baseline", "final", "delta"))
+        + "</tr>"
+        for name, values in sorted(report.items(), key=lambda item: item[0] != primary)
+    )
+    return (
+        "<h2>Evaluation</h2><table id=evaluation><thead><tr><th>Metric</th><th>Base model</th><th>Fine-tuned</th>"
+        f"<th>Delta</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def job_page(
+    obj: dict[str, Any],
+    events: list[dict[str, Any]],
+    now: datetime,
+    csrf: str,
+    error: str = "",
+    read_only: bool = False,
+) -> str:
+    """Summary, failure, actions, evaluation, curves (drawn by ui.js from ``metrics``), timeline, spec as YAML."""
     row = board_row(obj, now)
     status = obj.get("status") or {}
     base = f"/jobs/{_e(row['namespace'])}/{_e(row['name'])}"
@@ -171,7 +212,7 @@ def job_page(obj: dict[str, Any], events: list[dict[str, Any]], now: datetime, c
     actions = "".join(
         f'<form method=post action="{base}/{verb}"><input type=hidden name=csrf value="{_e(csrf)}">'
         f"<button{' class=danger' if verb == 'delete' else ''}>{verb}</button></form>"
-        for verb in (toggle, "delete")
+        for verb in (() if read_only else (toggle, "delete"))
     )
     summary = "".join(
         f"<dt>{_e(COLUMNS[k])}</dt><dd data-col={k}>{_e(row[k])}</dd>" for k in COLUMNS if k not in ("name", "message")
@@ -184,12 +225,13 @@ def job_page(obj: dict[str, Any], events: list[dict[str, Any]], now: datetime, c
     alert = f"<p class=error role=alert>{_e(error)}</p>" if error else ""
     return _layout(
         f"{row['namespace']}/{row['name']}",
-        f"{alert}{failure}<dl class=summary>{summary}</dl><div class=actions>{actions}</div>"
+        f"{alert}{failure}<dl class=summary>{summary}</dl><div class=actions>{actions}</div>{_evaluation(status)}"
         f'<h2>Curves</h2><canvas id=curves width=800 height=300 data-src="{base}/metrics"></canvas>'
         f'<p id=curves-note></p><h2>Log</h2><pre id=logs class=spec data-src="{base}/logs"></pre>'
         f"<h2>Timeline</h2><ol class=timeline>{timeline or '<li>nothing yet</li>'}</ol>"
         f"<h2>Spec</h2><pre class=spec>{_e(spec_yaml)}</pre>",
         csrf,
+        read_only,
     )
 
 

@@ -1,4 +1,5 @@
-"""Where the page's jobs come from: the API server through the user's kubeconfig, or a fake in tests."""
+"""Where the page's jobs come from: the API server through the user's kubeconfig, a local runs folder
+(``local_runs``), or a fake in tests."""
 
 from __future__ import annotations
 
@@ -19,12 +20,17 @@ class Forbidden(StjobError):
 
 #: A watch event: ADDED, MODIFIED or DELETED with the object; ERROR with ``{"message": ...}``.
 WatchEvent = tuple[str, dict[str, Any]]
+#: What a read-only source (a local runs folder) answers to every action.
+READ_ONLY = "this page shows a local runs folder: creating, suspending and deleting jobs needs a cluster (stjob ui)"
 #: Seconds a watch request stays open before it is renewed (and ``stop`` looked at again).
 WATCH_RENEW_S = 60
 
 
 class JobSource(Protocol):
     """What the page needs from a cluster; every call may raise ``Forbidden``."""
+
+    #: True: the page offers no actions (create, suspend, delete); a local runs folder has none.
+    read_only: bool
 
     def list_jobs(self) -> list[dict[str, Any]]: ...
     def watch_jobs(self, stop: threading.Event) -> Iterator[WatchEvent]: ...
@@ -38,6 +44,8 @@ class JobSource(Protocol):
 
 class KubeSource:
     """The user's kubeconfig context; lists cluster-wide, or the given namespaces when that is forbidden."""
+
+    read_only = False
 
     def __init__(self, context: str | None = None, namespaces: tuple[str, ...] = ()) -> None:
         from kubernetes import client

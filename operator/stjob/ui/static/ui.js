@@ -53,23 +53,24 @@ async function drawCurves(canvas) {
   const reply = await fetch(canvas.dataset.src);
   const data = await reply.json();
   const records = data.records || [];
+  // metrics.jsonl is keyed by step; the Trainer's lines in a pod log carry the epoch only.
+  const axis = records.some((r) => typeof r.step === "number") ? "step" : "epoch";
   const series = {};
   for (const r of records) {
     for (const [k, v] of Object.entries(r)) {
       if (typeof v !== "number" || ["step", "epoch", "grad_norm", "learning_rate"].includes(k)) continue;
-      if (k === "loss" || k.startsWith("eval_")) (series[k] ||= []).push([r.step, v]);
+      if (k === "loss" || k.startsWith("eval_")) (series[k] ||= []).push([r[axis] || 0, v]);
     }
   }
   const names = Object.keys(series);
   if (!names.length) {
-    note.textContent = "No metrics history here (stjob ui --runs-dir shows a local run's metrics.jsonl); summary: " +
-      JSON.stringify(data.summary || {});
+    note.textContent = "No metrics history yet (from the run folder's metrics.jsonl, or the Trainer's lines in " +
+      "the pod log); summary: " + JSON.stringify(data.summary || {});
     return;
   }
   const ctx = canvas.getContext("2d");
   const W = canvas.width, H = canvas.height, pad = 40;
-  const steps = records.map((r) => r.step || 0);
-  const maxStep = Math.max(1, ...steps);
+  const maxStep = Math.max(1e-9, ...records.map((r) => r[axis] || 0));
   const colors = ["#0a6ebd", "#c0392b", "#17803d", "#8e44ad", "#d35400", "#2c3e50"];
   ctx.font = "12px sans-serif";
   names.forEach((name, i) => {
@@ -86,7 +87,7 @@ async function drawCurves(canvas) {
     ctx.fillText(`${name} ${lo.toPrecision(3)}…${hi.toPrecision(3)}`, pad, 15 + i * 14);
   });
   ctx.fillStyle = "#777";
-  ctx.fillText(`step 0 … ${maxStep}`, pad, H - 10);
+  ctx.fillText(`${axis} 0 … ${maxStep}`, pad, H - 10);
   canvas.dataset.curves = names.join(",");
 }
 
