@@ -279,17 +279,33 @@ def ui(
     port: Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1.")] = 8765,
     runs_dir: Annotated[
         Path | None,
-        typer.Option(metavar="DIR", help="A local runs folder (stjob train --output-dir): curves from metrics.jsonl."),
+        typer.Option(
+            metavar="DIR", help="Where the cluster jobs' output folders are mounted here: curves from metrics.jsonl."
+        ),
+    ] = None,
+    local_runs: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            exists=True,
+            file_okay=False,
+            help="No cluster: show the stjob train runs in DIR (its --output-dir), read-only.",
+        ),
     ] = None,
 ) -> None:
-    """Serve a web page of your jobs on 127.0.0.1, acting with your kubeconfig (your RBAC)."""
+    """Serve a web page of your jobs on 127.0.0.1, acting with your kubeconfig (your RBAC), or of local runs."""
     from stjob.ui.app import create_app, serve
-    from stjob.ui.source import KubeSource
+    from stjob.ui.local_runs import LocalRunsSource
+    from stjob.ui.source import JobSource, KubeSource
 
-    try:
-        source = KubeSource(context, tuple(namespace or ()))
-    except StjobError as exc:
-        raise _fail(exc) from None
+    source: JobSource
+    if local_runs is not None:
+        source, runs_dir = LocalRunsSource(local_runs), local_runs
+    else:
+        try:
+            source = KubeSource(context, tuple(namespace or ()))
+        except StjobError as exc:
+            raise _fail(exc) from None
     typer.echo(f"stjob ui on http://127.0.0.1:{port}/ (Ctrl-C stops it)", err=True)
     serve(create_app(source, runs_dir=runs_dir), port)
 
