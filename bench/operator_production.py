@@ -28,6 +28,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -177,7 +178,20 @@ async def drive(
         spy = None
         if profile is not None:
             # Where the operator's CPU goes (GIL holders, all threads): STJOB_BENCH_PYSPY=1, STJOB_BENCH_DIR.
-            record = ["py-spy", "record", "--gil", "--format", "raw", "-o", str(profile), "-p", str(operator.pid)]
+            spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            record = [
+                spy_bin,
+                "record",
+                "--gil",
+                "--rate",
+                os.environ.get("STJOB_BENCH_PYSPY_RATE", "100"),
+                "--format",
+                "raw",
+                "-o",
+                str(profile),
+                "-p",
+                str(operator.pid),
+            ]
             spy = subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.sleep(1.0)
         try:

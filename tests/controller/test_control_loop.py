@@ -284,6 +284,43 @@ async def test_the_trainers_progress_and_the_operators_own_echo_need_no_reconcil
     await world.loop.close()
 
 
+async def test_the_status_echo_that_arrives_while_the_event_is_posted_needs_no_reconcile() -> None:
+    """The watch often shows the status patch before the Event's POST returns: still the operator's own write."""
+    world = World()
+    body = world.created(resource())
+    create = world.api.create
+
+    async def create_then_echo(res: Resource, namespace: str, sent: dict[str, Any]) -> dict[str, Any]:
+        if res.plural == "events":
+            world.echo()
+            world.loop.resource_event("MODIFIED", body)
+        return await create(res, namespace, sent)
+
+    world.api.create = create_then_echo  # type: ignore[method-assign]
+    assert _names_events(await world.reconcile()) == CREATE
+    assert world.loop.queue.runs == 1
+    await world.loop.close()
+
+
+async def test_the_jobs_added_event_needs_no_reconcile_but_its_progress_and_deletion_do() -> None:
+    world = World()
+    world.created(resource())
+    await world.reconcile()
+    job = copy.deepcopy(world.api.objects["jobs", "ml", "sick"])
+    labels = job["metadata"]["labels"]
+    world.jobs[KEY] = [job]
+    world.loop.child_event("ml", labels, "job", job)  # the Job as created: the creating reconcile saw it
+    assert len(world.loop.queue) == 0
+    started = {**job, "status": {"active": 1}}
+    world.loop.child_event("ml", labels, "job", started)
+    assert len(world.loop.queue) == 1
+    await asyncio.wait_for(world.settled(), 5)
+    world.loop.child_event("ml", labels, "job", None)  # deleted (no body)
+    assert len(world.loop.queue) == 1
+    await asyncio.wait_for(world.settled(), 5)
+    await world.loop.close()
+
+
 OLD_SERVER = ServerSupport((1, 20), "v1.20.2")
 DATA_ERROR = {"exitCode": 4, "message": '{"outcome": "Failed", "reason": "DataError", "message": "row 3"}'}
 

@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from stjob.controller import conditions, ownership, termination
 from stjob.controller.builders import build_configmap, build_job
 from stjob.controller.conditions import DesiredCondition
+from stjob.controller.main import GC_YOUNG_THRESHOLD, tune_garbage_collector
 from stjob.controller.settings import OperatorSettings
 from stjob.controller.validation import validate_spec
 from stjob.errors import SpecError
@@ -127,3 +130,14 @@ def test_settings_defaults_are_cluster_wide(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.clusterwide
     assert settings.trainer_image == "ghcr.io/stjob/trainer:0.1.0"
     assert settings.image_pull_policy == "IfNotPresent"
+
+
+def test_the_garbage_collector_leaves_the_startup_heap_alone_and_runs_less_often() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        tune_garbage_collector()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD > thresholds[0]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

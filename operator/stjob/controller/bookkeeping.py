@@ -111,6 +111,15 @@ class Bookkeeping:
             return watched
         return {**watched, "spec": {**spec, "suspend": suspend}}
 
+    def created_echo(self, key: Key, job: Mapping[str, Any]) -> bool:
+        """Whether ``job`` is the Job this process created, as created (no status yet): nothing to decide."""
+        entry = self._by_key.get(key)
+        created = None if entry is None else entry.created_job
+        if created is None or job.get("status"):
+            return False
+        uid = (job.get("metadata") or {}).get("uid")
+        return bool(uid) and uid == (created.get("metadata") or {}).get("uid")
+
     def settled(self, key: Key, body: Mapping[str, Any]) -> bool:
         """Whether ``body`` changes nothing a reconcile reads: same generation and spec as the last one
         decided from, and the operator's status keys as that reconcile left them (its own echo, or the

@@ -2,11 +2,11 @@
 
 Kopf delivers the watch events (``handlers``) and keeps the indices; here each event becomes a kick of
 its resource's key (``workqueue``: one reconcile per resource at a time, bursts folded), the reconcile
-reads the indices (``observed``) and the process's unechoed writes (``bookkeeping``), and is decided
-first against an API that refuses every call: most events change nothing and end there, without a
-request. Everything runs on the event loop (the API client is aiohttp's). Only the leader acts
-(``leadership``); a standby keeps its indices warm and, on taking over, reconciles every resource
-once, which costs no request where nothing changed.
+reads the indices (``observed``) and the process's unechoed writes (``bookkeeping``), and writes only
+what differs: most events change nothing and end there, without a request. Everything runs on the
+event loop (the API client is aiohttp's). Only the leader acts (``leadership``); a standby keeps its
+indices warm and, on taking over, reconciles every resource once, which costs no request where
+nothing changed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from stjob.api import SentenceTransformerJobSpec
 from stjob.controller import compat, events, metrics, reconciler
 from stjob.controller.bookkeeping import Bookkeeping
 from stjob.controller.compat import CURRENT, ServerSupport
-from stjob.controller.kube_api import ApiCalls, ApiError, KubeApi, Resource
+from stjob.controller.kube_api import ApiCalls, ApiError, KubeApi
 from stjob.controller.observed import Key, Observed, live, our_job, our_pods, owner_key
 from stjob.controller.reconciler import Outcome
 from stjob.controller.settings import OperatorSettings
@@ -48,28 +48,6 @@ class Indices:
     resources: Index
     jobs: Index
     pods: Index
-
-
-class WritesNeeded(Exception):
-    """Raised by ``OFFLINE`` at the first API call: this reconcile has something to write."""
-
-
-class _Offline:
-    """An ``ApiCalls`` that refuses every call: a reconcile that completes with it needed none."""
-
-    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
-        raise WritesNeeded
-
-    async def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        raise WritesNeeded
-
-    async def patch(
-        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None
-    ) -> dict[str, Any]:
-        raise WritesNeeded
-
-
-OFFLINE: ApiCalls = _Offline()
 
 
 def retry_delay(exc: ApiError) -> float:
@@ -120,10 +98,15 @@ class ControlLoop:
             # (Settled: the echo of this process's own status patch, or the trainer's progress.)
             self.kick(key, "resource")
 
-    def child_event(self, namespace: str | None, labels: Mapping[str, str] | None, kind: str) -> None:
-        """A Job or trainer Pod of some resource changed: reconcile that resource."""
+    def child_event(
+        self, namespace: str | None, labels: Mapping[str, str] | None, kind: str, body: Mapping[str, Any] | None = None
+    ) -> None:
+        """A Job or trainer Pod of some resource changed: reconcile that resource.
+
+        ``body``: the Job, to recognise the echo of the one this process has just created (the reconcile
+        that created it decided from it already)."""
         key = owner_key(namespace, labels)
-        if key is not None:
+        if key is not None and not (kind == "job" and body is not None and self.memory.created_echo(key, body)):
             # A pod that finishes and its Job's completion arrive together: one reconcile for both.
             self.kick(key, kind, delay=CHILD_SETTLE_SECONDS)
 
@@ -182,14 +165,8 @@ class ControlLoop:
         started = time.perf_counter()
         digest = self.memory.digest_of(key)
         try:
-            try:
-                # Most events change nothing: decide without the API first (skipped when there is no
-                # Job yet: creating the children is certain to write).
-                if seen.job is None:
-                    raise WritesNeeded
-                outcome = await self.act(OFFLINE, seen, spec, digest)
-            except WritesNeeded:
-                outcome = await self.act(self.api, seen, spec, digest)
+            # (Most events change nothing: the reconcile then sends nothing, and decides once.)
+            outcome = await self.act(self.api, seen, spec, digest)
         except ApiError as exc:
             if exc.namespace_terminating:
                 # Its resources go with it: drop the work (their DELETED events prune the rest).
@@ -204,13 +181,12 @@ class ControlLoop:
             return ADMIN_RETRY_SECONDS
         finally:
             metrics.DURATION.labels(trigger).observe(time.perf_counter() - started)
-        self.memory.wrote(key, seen.body, outcome.status, outcome.patch, outcome.job, created=seen.job is None)
         return outcome.retry_after
 
     async def act(
         self, api: ApiCalls, seen: Observed, spec: SentenceTransformerJobSpec | SpecError, digest: str | None = None
     ) -> Outcome:
-        """Write what the observation calls for, then the Event (with OFFLINE: WritesNeeded if anything)."""
+        """Write what the observation calls for (nothing when all is as it should be), then the Event."""
         now = reconciler.utc_now()
         if isinstance(spec, SpecError):
             outcome = await reconciler.mark_invalid(api, seen.body, spec.message, now)
@@ -221,6 +197,9 @@ class ControlLoop:
                 api, spec, seen.body, self.config, job=seen.job, pods=seen.pods, now=now, digest=digest,
                 support=self.support,
             )  # fmt: skip
+        # Remembered before the Event is posted: the echo of the status patch often arrives meanwhile,
+        # and then reads as settled instead of asking for one more (idle) reconcile.
+        self.memory.wrote(seen.key, seen.body, outcome.status, outcome.patch, outcome.job, created=seen.job is None)
         if await events.announce(api, outcome, self.instance, now):
             self._count(outcome)
         return outcome

@@ -99,9 +99,13 @@ async def on_resource_event(memo: Any, type: str | None, body: kopf.Body, **_: A
     memo.control.resource_event(type, body)
 
 
-async def on_job_event(memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+async def on_job_event(
+    memo: Any, type: str | None, namespace: str | None, labels: Mapping[str, str], event: Mapping[str, Any], **_: Any
+) -> None:
     """One of our Jobs changed: its resource's status may too."""
-    memo.control.child_event(namespace, labels, "job")
+    # (The raw object: reading through Kopf's body view costs more. A deletion always counts.)
+    job = None if type == "DELETED" else event.get("object")
+    memo.control.child_event(namespace, labels, "job", job)
 
 
 async def on_pod_event(memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
