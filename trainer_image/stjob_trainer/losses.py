@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 #: Losses that use the other examples of a batch as negatives: they need the no-duplicates sampler
 #: (a duplicate text in a batch would be a false negative) and can gather embeddings across devices.
-IN_BATCH_NEGATIVE_LOSSES = frozenset(IN_BATCH_NEGATIVES)
+IN_BATCH_NEGATIVE_LOSSES = frozenset((*IN_BATCH_NEGATIVES, "SpladeLoss"))  # sparse: over SparseMNRL
 #: Losses that read the label as "similar (1) / dissimilar (0)".
 BINARY_LABEL_LOSSES = frozenset({"ContrastiveLoss", "OnlineContrastiveLoss"})
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sentence_transformers.sparse_encoder import SparseEncoder
     from torch import nn
 
-    from stjob.api.spec import ModelSpec
+    from stjob.api.spec import ModelSpec, SentenceTransformerJobSpec
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,23 @@ logger = logging.getLogger(__name__)
 #: the larger weight: they are encoded at search time, so their sparsity is latency.
 DOCUMENT_REGULARIZER_WEIGHT = 3e-5
 QUERY_REGULARIZER_WEIGHT = 5e-5
+
+
+def check_sparse_job(spec: SentenceTransformerJobSpec) -> None:
+    """ConfigError for what the sparse family does not do yet (before the model loads).
+
+    Hard negatives are mined only with ``data.hardNegatives.model`` (an embedding model): the SPLADE model
+    being trained starts with an untrained head, whose rankings would make poor negatives. Extra evaluation
+    sets are scored by dense-embedding evaluators.
+    """
+    mining = spec.data.hard_negatives
+    if mining is not None and mining.model is None:
+        raise ConfigError(
+            "data.hardNegatives: with model.type sparse, name the embedding model that mines the negatives "
+            "(data.hardNegatives.model, e.g. sentence-transformers/all-MiniLM-L6-v2)"
+        )
+    if spec.evaluation.datasets:
+        raise ConfigError("evaluation.datasets: extra evaluation sets are not supported for model.type sparse yet")
 
 
 def load_sparse_model(spec: ModelSpec, *, base_dir: Path | None = None, device: str | None = None) -> SparseEncoder:

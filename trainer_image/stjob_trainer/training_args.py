@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.base.training_args import BaseTrainingArguments
 from sentence_transformers.sentence_transformer import SentenceTransformerTrainingArguments
 
 from stjob.errors import ConfigError
@@ -67,12 +68,14 @@ def build_training_args(
     n_train: int,
     primary_metric: str | None,
     trackers: list[str],
-) -> SentenceTransformerTrainingArguments:
+    args_class: type[BaseTrainingArguments] = SentenceTransformerTrainingArguments,
+) -> BaseTrainingArguments:
     """Training arguments for ``spec``; ``primary_metric`` (evaluator key) drives best model and early stopping.
 
     Evaluation happens only with a validation split and ``evalStrategy`` other than ``no``. Checkpoints
     follow the evaluation schedule (best-model loading needs a checkpoint at every evaluation); without
     evaluation they are saved every epoch. ``trackers``: :func:`report_to` of the spec, checked before any work.
+    ``args_class``: the model family's arguments class (the same fields for every family).
     """
     t = spec.training
     logging_steps = t.logging_steps if t.logging_steps > 0 else auto_logging_steps(n_train, t.batch_size)
@@ -81,7 +84,7 @@ def build_training_args(
     eval_steps = (t.eval_steps or logging_steps) if eval_strategy == "steps" else None
     # Checkpoints follow evaluations, so every evaluated step has a checkpoint to pick as the best.
     extra: dict[str, Any] = {"save_steps": eval_steps} if eval_steps is not None else {}
-    return SentenceTransformerTrainingArguments(
+    return args_class(
         output_dir=str(output_dir),
         run_name=spec.output.project_name,
         num_train_epochs=t.epochs,
