@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from stjob.api.contract import RunLayout
+from stjob_trainer.hard_negatives import KEY_FILE
 from stjob_trainer.launch import exit_code_of, root_cause_exit_code
 from stjob_trainer.training_args import auto_logging_steps
 from tests.distributed.torchrun_jobs import TorchrunResult, run_under_torchrun
@@ -98,6 +100,18 @@ def assert_one_writer(
 def test_pair_mnrl_gathers_across_two_processes(tmp_path: Path, tiny_model_dir: Path) -> None:
     run = run_under_torchrun(_document("pair", tmp_path, tiny_model_dir), tmp_path)
     assert_one_writer(run, gathers=True)
+
+
+@pytest.mark.slow
+def test_hard_negatives_are_mined_once_on_rank_0_and_shared(tmp_path: Path, tiny_model_dir: Path) -> None:
+    document = _document("qa", tmp_path, tiny_model_dir, data={"hardNegatives": {"numNegatives": 1}})
+    run = run_under_torchrun(document, tmp_path)
+    assert run.returncode == 0, run.log[-4000:]
+    assert run.log.count("hard negatives: rank 0 mines") == 1, run.log[-4000:]
+    assert "hard negatives: rank 1 mines" not in run.log
+    assert run.log.count("hard negatives: rank 1 waits for rank 0") == 1
+    assert run.log.count("hard negatives: rank 1 loaded") == 1
+    assert (RunLayout(run.run_dir).hard_negatives / KEY_FILE).is_file()
 
 
 def test_data_error_keeps_its_exit_code_under_torchrun(tmp_path: Path, tiny_model_dir: Path) -> None:

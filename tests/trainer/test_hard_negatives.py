@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from stjob.api.contract import RunLayout
+from stjob.errors import StjobError
 from stjob_trainer import hard_negatives
 from stjob_trainer.checkpoints import data_fingerprint
 from stjob_trainer.data_loading import load_data
@@ -67,3 +69,48 @@ def test_a_second_run_loads_the_mined_set_instead_of_mining(
         hard_negatives.with_hard_negatives(
             other.spec, data, model, run=run, data_fingerprint=rows, reporter=NullReporter()
         )
+
+
+def test_a_rank_other_than_0_waits_for_rank_0s_set_and_never_mines(
+    tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = make_job("qa", dataset_dir("qa"), tiny_model_dir, data={"hardNegatives": {"numNegatives": 1}})
+    spec, run = job.spec, RunLayout(tmp_path / "run")
+    data = load_data(spec)
+    model = load_model(spec.model, device="cpu")
+    rows = data_fingerprint((data.train, data.valid), data.label_names)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    mined = hard_negatives.with_hard_negatives(  # rank 0 (RANK unset) mines and saves
+        spec, data, model, run=run, data_fingerprint=rows, reporter=NullReporter()
+    )
+
+    def no_mining(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("rank 1 mined")
+
+    monkeypatch.setattr(hard_negatives, "mine_hard_negatives", no_mining)
+    monkeypatch.setenv("RANK", "1")
+    waited: list[str] = []
+    real_wait = hard_negatives.wait_for_key
+
+    def spy_wait(key_file: Path, key: str, **kwargs: Any) -> None:
+        waited.append(key)
+        real_wait(key_file, key, **kwargs)
+
+    monkeypatch.setattr(hard_negatives, "wait_for_key", spy_wait)
+    # rank 1 finds no matching key yet (another setting's set, say): it waits until rank 0 saved this one.
+    key_file = run.hard_negatives / hard_negatives.KEY_FILE
+    saved_key = key_file.read_text(encoding="utf-8")
+    key_file.write_text("an older key\n", encoding="utf-8")
+    saver = threading.Timer(0.2, lambda: key_file.write_text(saved_key, encoding="utf-8"))
+    saver.start()
+    shared = hard_negatives.with_hard_negatives(
+        spec, data, model, run=run, data_fingerprint=rows, reporter=NullReporter()
+    )
+    saver.join()
+    assert waited == [saved_key.strip()]
+    assert shared.train.to_dict() == mined.train.to_dict()
+
+
+def test_the_wait_for_rank_0_is_bounded(tmp_path: Path) -> None:
+    with pytest.raises(StjobError, match="rank 0 did not save the mined set"):
+        hard_negatives.wait_for_key(tmp_path / hard_negatives.KEY_FILE, "k", timeout=0.0, poll=0.0)

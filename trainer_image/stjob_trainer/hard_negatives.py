@@ -5,6 +5,11 @@ embedding model and keeps, per pair, the hardest candidates that are not its pos
 (anchor, positive, negative_1..n) trains the in-batch-negatives loss with those as extra negatives.
 Mining costs a full encoding of the training set, so the mined set is saved in the run folder under a key
 of the data and the mining settings; a resumed (or repeated) run loads it instead of mining again.
+
+Under torchrun rank 0 alone mines and saves; the other ranks wait for the saved set (its key file, written
+last, on the run folder every rank shares) and load it, so every rank trains on the same negatives, even
+with random sampling. No process group exists yet at this point (the Trainer creates it), hence the file.
+If rank 0 fails, torchrun stops the waiting ranks; the wait is bounded anyway.
 """
 
 from __future__ import annotations
@@ -24,15 +29,20 @@ from sentence_transformers.util import mine_hard_negatives
 from stjob.api.contract import RunLayout
 from stjob.api.shapes import shape_of
 from stjob.api.spec import SentenceTransformerJobSpec
-from stjob.errors import DataError
+from stjob.errors import DataError, StjobError
 from stjob_trainer.data_loading import LoadedData
 from stjob_trainer.model_loading import load_model
 from stjob_trainer.reporting import Reporter
+from stjob_trainer.world import current_world
 
 logger = logging.getLogger(__name__)
 
 #: The cache key next to the saved dataset: data fingerprint + mining settings.
 KEY_FILE = "stjob_mining_key.json"
+#: How long a rank other than 0 waits for rank 0's mined set (mining a million pairs takes well under this).
+WAIT_FOR_RANK_ZERO_SECONDS = 6 * 3600.0
+#: How often a waiting rank looks for the key file.
+POLL_SECONDS = 0.5
 
 
 def mining_key(spec: SentenceTransformerJobSpec, data_fingerprint: str) -> str:
@@ -58,9 +68,16 @@ def with_hard_negatives(
         return data
     folder, key = run.hard_negatives, mining_key(spec, data_fingerprint)
     key_file = folder / KEY_FILE
-    if key_file.is_file() and key_file.read_text(encoding="utf-8").strip() == key:
+    if _saved_key(key_file) == key:
         train = datasets.load_from_disk(str(folder))
         reporter.note(f"hard negatives: {len(train)} rows from {folder} (already mined)")
+        return replace(data, train=train)
+    world = current_world()
+    if not world.is_rank_zero:
+        logger.info("hard negatives: rank %d waits for rank 0 to mine them into %s", world.rank, folder)
+        wait_for_key(key_file, key, timeout=WAIT_FOR_RANK_ZERO_SECONDS)
+        train = datasets.load_from_disk(str(folder))
+        logger.info("hard negatives: rank %d loaded %d rows mined by rank 0", world.rank, len(train))
         return replace(data, train=train)
 
     anchor, positive = shape_of(spec.trainer).column_names[:2]
@@ -69,6 +86,7 @@ def with_hard_negatives(
         miner = load_model(
             spec.model.model_copy(update={"name": settings.model}), base_dir=base_dir, device=str(model.device)
         )
+    logger.info("hard negatives: rank %d mines", world.rank)
     reporter.note(f"mining {settings.num_negatives} hard negative(s) per pair over {len(data.train)} rows ...")
     started = time.monotonic()
     train = mine_hard_negatives(
@@ -96,6 +114,24 @@ def with_hard_negatives(
     reporter.note(f"hard negatives: {len(train)} of {len(data.train)} pairs kept with negatives ({seconds:.0f} s)")
     _save(train, folder, key)
     return replace(data, train=train)
+
+
+def _saved_key(key_file: Path) -> str | None:
+    try:
+        return key_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def wait_for_key(key_file: Path, key: str, *, timeout: float, poll: float = POLL_SECONDS) -> None:
+    """Return once ``key_file`` holds ``key`` (rank 0 saved the mined set); StjobError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while _saved_key(key_file) != key:
+        if time.monotonic() > deadline:
+            raise StjobError(
+                f"hard negatives: rank 0 did not save the mined set to {key_file.parent} in {timeout:.0f} s"
+            )
+        time.sleep(poll)
 
 
 def _save(train: datasets.Dataset, folder: Path, key: str) -> None:
