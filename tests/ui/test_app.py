@@ -7,6 +7,7 @@ import queue
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -171,7 +172,7 @@ def test_metrics_come_from_the_runs_folder(source: FakeSource, tmp_path: Path) -
     assert _client(source).get("/jobs/team-a/minilm-sts/metrics").json()["records"] == []
 
 
-VALID = {"name": "fresh", "namespace": "team-a", "spec": {"trainer": "pair", "data": {"path": "sick"}}}
+VALID: dict[str, Any] = {"name": "fresh", "namespace": "team-a", "spec": {"trainer": "pair", "data": {"path": "sick"}}}
 
 
 def test_validation_names_the_field_and_previews_yaml(source: FakeSource) -> None:
