@@ -28,6 +28,20 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Progress", "type": "integer", "jsonPath": ".status.progress.percent", "description": "Percent done"},
     {"name": "Metric", "type": "string", "jsonPath": ".status.metrics.primaryMetric", "priority": 1},
     {"name": "Value", "type": "number", "jsonPath": ".status.metrics.primaryMetricValue"},
+    # The evaluation report (status.evaluation): did fine-tuning help the primary metric, and by how much.
+    {
+        "name": "Baseline",
+        "type": "number",
+        "jsonPath": ".status.evaluation.baseline",
+        "description": "The base model's primary metric",
+        "priority": 1,
+    },
+    {
+        "name": "Delta",
+        "type": "number",
+        "jsonPath": ".status.evaluation.delta",
+        "description": "The primary metric, fine-tuned minus base model",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

@@ -78,6 +78,8 @@ def test_identity_subresource_and_printer_columns() -> None:
     assert columns["Phase"] == ".status.phase"
     assert columns["Progress"] == ".status.progress.percent"
     assert columns["Value"] == ".status.metrics.primaryMetricValue"
+    assert columns["Baseline"] == ".status.evaluation.baseline"
+    assert columns["Delta"] == ".status.evaluation.delta"
     assert columns["Age"] == ".metadata.creationTimestamp"
 
 

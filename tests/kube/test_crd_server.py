@@ -305,3 +305,23 @@ def test_both_layers_accept_and_reject_the_same_generated_specs(server: Server) 
     check()
     assert not disagreements, "\n".join(disagreements[:20])
     assert min(verdicts.values()) >= 40, verdicts  # both verdicts well represented
+
+
+def test_printer_columns_show_the_evaluation_report(server: Server) -> None:
+    """``kubectl get`` (a Table from the server): Value is the final primary metric, Delta what training added."""
+    server.create(named(BASE, "report"))
+    evaluation = {"primaryMetric": "spearman_cosine", "baseline": 0.798, "final": 0.8359, "delta": 0.0379}
+    server.patch_status(
+        "report", {"phase": "Succeeded", "metrics": {"primaryMetricValue": 0.8359}, "evaluation": evaluation}
+    )
+    client = server.api.api_client
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{server.namespace}/{PLURAL}/report"
+    headers = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+    client.update_params_for_auth(headers, None, ["BearerToken"], "GET", path, None)
+    response = client.call_api("GET", client.configuration.host + path, header_params=headers)
+    table = json.loads(response.read())
+    names = [c["name"] for c in table["columnDefinitions"]]
+    cells = dict(zip(names, table["rows"][0]["cells"], strict=True))
+    assert (cells["Phase"], cells["Value"], cells["Baseline"], cells["Delta"]) == ("Succeeded", 0.8359, 0.798, 0.0379)
+    wide_only = {c["name"] for c in table["columnDefinitions"] if c.get("priority", 0) > 0}
+    assert "Baseline" in wide_only and "Delta" not in wide_only
