@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import transformers
-from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer import SentenceTransformerTrainer
+from sentence_transformers.base.model import BaseModel
+from sentence_transformers.base.model_card import BaseModelCardData
+from sentence_transformers.base.trainer import BaseTrainer
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 from transformers.trainer_utils import TrainOutput
 
@@ -38,12 +39,11 @@ from stjob_trainer.checkpoints import check_resume, data_fingerprint, find_resum
 from stjob_trainer.data_loading import LoadedData, load_data
 from stjob_trainer.evaluation_report import EvaluationReport, append_to_card, check_gate_metric, gate_verdict
 from stjob_trainer.evaluation_sets import EvaluationSet, load_evaluation_sets
-from stjob_trainer.evaluators import EvaluationPlan, build_evaluator
-from stjob_trainer.hard_negatives import with_hard_negatives
+from stjob_trainer.evaluators import EvaluationPlan
+from stjob_trainer.families import family_of
 from stjob_trainer.hub import hub_repo_id, hub_token, push_model
-from stjob_trainer.losses import build_loss, gathers_across_devices
+from stjob_trainer.losses import gathers_across_devices
 from stjob_trainer.metrics_log import MetricsLog, read_metrics
-from stjob_trainer.model_loading import load_model
 from stjob_trainer.outcome import write_result
 from stjob_trainer.reporting import NullReporter, Reporter
 from stjob_trainer.signals import StopFlag, TrainingInterrupted
@@ -87,7 +87,7 @@ def prepare_run_dir(output_dir: Path, project_name: str) -> RunLayout:
     return run
 
 
-def save_model(model: SentenceTransformer, model_dir: Path) -> bool:
+def save_model(model: BaseModel, model_dir: Path) -> bool:
     """Save the final model with its generated model card; returns whether the card could be written.
 
     The card normally needs nothing from the Hub, but any failure there must not lose the model.
@@ -138,7 +138,9 @@ def run_job(
     fingerprint = run_fingerprint(spec, rows)
     check_resume(run.checkpoints, fingerprint, fresh=fresh, discard=(run.metrics,))  # before the model loads
     model, loss = load_model_and_loss(spec, data, base_dir=base_dir)
-    data = with_hard_negatives(spec, data, model, run=run, data_fingerprint=rows, reporter=reporter, base_dir=base_dir)
+    data = family_of(spec).training_data(
+        spec, data, model, run=run, data_fingerprint=rows, reporter=reporter, base_dir=base_dir
+    )
     plan = plan_evaluation(spec, data, loss, extra=extra_sets)
     if spec.evaluation.gate is not None and plan is None:
         raise DataError("evaluation.gate needs validation rows to judge the model; the validation split is empty")
@@ -223,15 +225,20 @@ def load_training_data(
 
 def load_model_and_loss(
     spec: SentenceTransformerJobSpec, data: LoadedData, *, base_dir: Path | None
-) -> tuple[SentenceTransformer, torch.nn.Module]:
+) -> tuple[BaseModel, torch.nn.Module]:
     """The seeded model and its loss (the loss may hold trainable weights, e.g. a classifier head)."""
     # Seed before anything random is created (a loss head, pooling weights), not only in the Trainer.
     transformers.set_seed(spec.training.seed)
     started = time.monotonic()
     logger.info("loading model %s ...", spec.model.name)
-    model = load_model(spec.model, base_dir=base_dir, device="cpu" if spec.resources.gpus == 0 else None)
+    model, loss = family_of(spec).load_model_and_loss(
+        spec,
+        data,
+        base_dir=base_dir,
+        device="cpu" if spec.resources.gpus == 0 else None,
+        world_size=current_world().size,
+    )
     logger.info("model loaded in %.0f s (on %s)", time.monotonic() - started, model.device)
-    loss = build_loss(spec, model, label_names=data.label_names, world_size=current_world().size)
     return model, loss
 
 
@@ -246,11 +253,10 @@ def plan_evaluation(
     a (non-empty) validation split or evaluation."""
     if not (spec.evaluates and data.valid is not None and len(data.valid) > 0):
         return None
-    plan = build_evaluator(
-        spec.trainer,
+    plan = family_of(spec).build_evaluator(
+        spec,
         data.valid,
         loss=loss,
-        loss_name=spec.loss_name,
         label_names=data.label_names,
         batch_size=spec.training.batch_size,
     )
@@ -261,8 +267,8 @@ def plan_evaluation(
 class TrainerSetup:
     """The configured Trainer and what the later steps need to know about it."""
 
-    trainer: SentenceTransformerTrainer
-    model: SentenceTransformer
+    trainer: BaseTrainer
+    model: BaseModel
     loss: torch.nn.Module
     plan: EvaluationPlan | None
     checkpoints_dir: Path
@@ -280,7 +286,7 @@ def build_trainer(
     *,
     run: RunLayout,
     data: LoadedData,
-    model: SentenceTransformer,
+    model: BaseModel,
     loss: torch.nn.Module,
     plan: EvaluationPlan | None,
     trackers: list[str],
@@ -290,10 +296,15 @@ def build_trainer(
     print_logs: bool,
 ) -> TrainerSetup:
     """Training arguments, callbacks (reporting, stop flag, loss head, early stopping) and the Trainer."""
-    world = current_world()
+    world, family = current_world(), family_of(spec)
     primary = plan.primary_metric if plan else None
     args = build_training_args(
-        spec, output_dir=run.checkpoints, n_train=len(data.train), primary_metric=primary, trackers=trackers
+        spec,
+        output_dir=run.checkpoints,
+        n_train=len(data.train),
+        primary_metric=primary,
+        trackers=trackers,
+        args_class=family.args_class,
     )
     if "tensorboard" in trackers:
         # The TensorBoard callback reads its folder from the environment; keep it next to the model.
@@ -326,11 +337,11 @@ def build_trainer(
         trainer_callbacks.append(
             EarlyStoppingCallback(early_stopping_patience=es.patience, early_stopping_threshold=es.threshold)
         )
-    trainer = SentenceTransformerTrainer(
+    trainer = family.trainer_class(
         model=model,
         args=args,
         train_dataset=data.train,
-        eval_dataset=data.valid if plan is not None else None,
+        eval_dataset=family.eval_dataset(spec, data) if plan is not None else None,
         loss=loss,
         evaluator=plan.evaluator if plan is not None else None,
         callbacks=trainer_callbacks,
@@ -420,7 +431,8 @@ def train(setup: TrainerSetup, resume: Path | None, stop_flag: StopFlag, reporte
 def save_final_model(spec: SentenceTransformerJobSpec, setup: TrainerSetup, data: LoadedData, model_dir: Path) -> bool:
     """Save the (best) model, its card and, for label targets, the label map; returns whether the card was written."""
     if spec.output.hub.push and spec.output.hub.username:
-        setup.model.model_card_data.set_model_id(hub_repo_id(spec.output.hub.username, spec.output.project_name))
+        card_data = cast("BaseModelCardData", setup.model.model_card_data)
+        card_data.set_model_id(hub_repo_id(spec.output.hub.username, spec.output.project_name))
     card = save_model(setup.trainer.model, model_dir)
     logger.info("saved the final model to %s (step %d)", model_dir, setup.trainer.state.global_step)
     if data.label_names is not None:  # only shapes with a label target have label names

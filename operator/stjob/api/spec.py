@@ -189,6 +189,12 @@ class HardNegativesSpec(ApiModel):
 class DataSpec(ApiModel, RuledModel):
     """Where the training data comes from and how its columns map to the trainer's shape."""
 
+    cross_encoder: str | None = Field(
+        None,
+        min_length=1,
+        description="A reranker (a CrossEncoder: Hub id or local path) that rescores the candidates the model "
+        "found; maxScore and the margins then apply to its scores. Unset: the model's cosine scores decide.",
+    )
     path: str = Field(
         ...,
         min_length=1,
