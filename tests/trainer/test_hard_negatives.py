@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from stjob.api.contract import RunLayout
-from stjob.errors import StjobError
+from stjob.errors import ConfigError, StjobError
 from stjob_trainer import hard_negatives
 from stjob_trainer.checkpoints import data_fingerprint
 from stjob_trainer.data_loading import load_data
@@ -114,3 +114,50 @@ def test_a_rank_other_than_0_waits_for_rank_0s_set_and_never_mines(
 def test_the_wait_for_rank_0_is_bounded(tmp_path: Path) -> None:
     with pytest.raises(StjobError, match="rank 0 did not save the mined set"):
         hard_negatives.wait_for_key(tmp_path / hard_negatives.KEY_FILE, "k", timeout=0.0, poll=0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT with a fresh one-logit head, saved as a CrossEncoder (a reranker built offline)."""
+    from sentence_transformers import CrossEncoder
+
+    target = tmp_path_factory.mktemp("tiny-cross-encoder")
+    CrossEncoder(str(tiny_bert_dir), num_labels=1, max_length=64, device="cpu").save_pretrained(str(target))
+    return target
+
+
+def test_a_cross_encoder_rescores_the_candidates(
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    tiny_cross_encoder_dir: Path,
+    dataset_dir: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sentence_transformers import CrossEncoder
+
+    settings = {"numNegatives": 1, "crossEncoder": str(tiny_cross_encoder_dir)}
+    job = make_job("qa", dataset_dir("qa"), tiny_model_dir, data={"hardNegatives": settings})
+    spec, run = job.spec, RunLayout(tmp_path / "run")
+    data = load_data(spec)
+    rows = data_fingerprint((data.train, data.valid), data.label_names)
+    seen: list[Any] = []
+    real_mine = hard_negatives.mine_hard_negatives
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["cross_encoder"])
+        return real_mine(*args, **kwargs)
+
+    monkeypatch.setattr(hard_negatives, "mine_hard_negatives", spy)
+    mined = hard_negatives.with_hard_negatives(
+        spec, data, load_model(spec.model, device="cpu"), run=run, data_fingerprint=rows, reporter=NullReporter()
+    )
+    assert len(seen) == 1 and isinstance(seen[0], CrossEncoder)
+    assert mined.train.column_names == ["query", "answer", "negative_1"] and len(mined.train) > 0
+    # The reranker is part of the cache key: without it the set is mined again.
+    plain = make_job("qa", dataset_dir("qa"), tiny_model_dir, data={"hardNegatives": {"numNegatives": 1}})
+    assert hard_negatives.mining_key(plain.spec, rows) != hard_negatives.mining_key(spec, rows)
+
+
+def test_a_cross_encoder_that_cannot_load_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data.hardNegatives.crossEncoder: cannot load"):
+        hard_negatives.load_cross_encoder(str(tmp_path / "no-such-reranker"), base_dir=None, device="cpu")

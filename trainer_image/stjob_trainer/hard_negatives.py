@@ -23,15 +23,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import datasets
-from sentence_transformers import SentenceTransformer
+from sentence_transformers import CrossEncoder, SentenceTransformer
 from sentence_transformers.util import mine_hard_negatives
 
 from stjob.api.contract import RunLayout
 from stjob.api.shapes import shape_of
 from stjob.api.spec import SentenceTransformerJobSpec
-from stjob.errors import DataError, StjobError
+from stjob.errors import ConfigError, DataError, StjobError
 from stjob_trainer.data_loading import LoadedData
-from stjob_trainer.model_loading import load_model
+from stjob_trainer.model_loading import load_model, resolve_model_name
 from stjob_trainer.reporting import Reporter
 from stjob_trainer.world import current_world
 
@@ -87,6 +87,7 @@ def with_hard_negatives(
             spec.model.model_copy(update={"name": settings.model}), base_dir=base_dir, device=str(model.device)
         )
     logger.info("hard negatives: rank %d mines", world.rank)
+    reranker = load_cross_encoder(settings.cross_encoder, base_dir=base_dir, device=str(model.device))
     reporter.note(f"mining {settings.num_negatives} hard negative(s) per pair over {len(data.train)} rows ...")
     started = time.monotonic()
     train = mine_hard_negatives(
@@ -94,6 +95,7 @@ def with_hard_negatives(
         miner,
         anchor_column_name=anchor,
         positive_column_name=positive,
+        cross_encoder=reranker,
         num_negatives=settings.num_negatives,
         range_min=settings.range_min,
         range_max=settings.range_max,
@@ -114,6 +116,17 @@ def with_hard_negatives(
     reporter.note(f"hard negatives: {len(train)} of {len(data.train)} pairs kept with negatives ({seconds:.0f} s)")
     _save(train, folder, key)
     return replace(data, train=train)
+
+
+def load_cross_encoder(name: str | None, *, base_dir: Path | None, device: str) -> CrossEncoder | None:
+    """``data.hardNegatives.crossEncoder`` as a CrossEncoder (None when unset); ConfigError when it cannot load."""
+    if name is None:
+        return None
+    resolved = resolve_model_name(name, base_dir=base_dir)
+    try:
+        return CrossEncoder(resolved, device=device)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"data.hardNegatives.crossEncoder: cannot load {name!r} as a CrossEncoder: {exc}") from exc
 
 
 def _saved_key(key_file: Path) -> str | None:
