@@ -170,6 +170,17 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "spec.evaluation.datasets",
     ),
     (
+        "eval-datasets-reranker",
+        with_spec(
+            trainer="pair",
+            model={"type": "reranker"},
+            data__validSplit="valid",
+            data__columns={},
+            evaluation__datasets=[{"name": "a", "kind": "pair_class", "path": "x.csv"}],
+        ),
+        "spec.evaluation.datasets",
+    ),
+    (
         "eval-dataset-kind",
         with_spec(data__validSplit="valid", evaluation__datasets=[{"name": "a", "kind": "nli", "path": "x.csv"}]),
         "spec.evaluation.datasets[0].kind",

@@ -786,6 +786,13 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
             field=".evaluation.datasets",
         ),
         Rule["SentenceTransformerJobSpec"](
+            cel="!has(self.evaluation) || !has(self.evaluation.datasets) || size(self.evaluation.datasets) == 0 || "
+            "self.model.type == 'embedding'",
+            check=lambda s: not s.evaluation.datasets or s.model.type == "embedding",
+            message="evaluation.datasets are scored with embedding evaluators: model.type embedding",
+            field=".evaluation.datasets",
+        ),
+        Rule["SentenceTransformerJobSpec"](
             cel="!has(self.data.volume) || !has(self.evaluation) || !has(self.evaluation.datasets) || "
             f"self.evaluation.datasets.all(d, !d.path.startsWith('/') && !d.path.matches('{_PARENT_SEGMENT_CEL}'))",
             check=lambda s: s.data.volume is None or not any(_escapes(d.path) for d in s.evaluation.datasets),
