@@ -44,4 +44,9 @@ def test_primary_metric(trainer: TrainerType, loss: str, primary: str) -> None:
 
 
 def test_every_evaluator_kind_of_the_shape_table_has_a_factory() -> None:
-    assert set(EVALUATOR_FACTORIES) == set(get_args(EvaluatorKind))
+    from stjob_trainer.reranker import RERANKER_EVALUATOR_FACTORIES
+    from stjob_trainer.sparse import SPARSE_EVALUATOR_FACTORIES
+
+    families = (EVALUATOR_FACTORIES, SPARSE_EVALUATOR_FACTORIES, RERANKER_EVALUATOR_FACTORIES)
+    assert set().union(*families) == set(get_args(EvaluatorKind))
+    assert sum(len(f) for f in families) == len(get_args(EvaluatorKind))  # one family builds each kind
