@@ -124,9 +124,10 @@ def load_cross_encoder(name: str | None, *, base_dir: Path | None, device: str) 
         return None
     resolved = resolve_model_name(name, base_dir=base_dir)
     try:
-        return CrossEncoder(resolved, device=device)
+        reranker: CrossEncoder = CrossEncoder(resolved, device=device)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"data.hardNegatives.crossEncoder: cannot load {name!r} as a CrossEncoder: {exc}") from exc
+    return reranker
 
 
 def _saved_key(key_file: Path) -> str | None:
