@@ -296,7 +296,7 @@ async def test_the_status_echo_that_arrives_while_the_event_is_posted_needs_no_r
             world.loop.resource_event("MODIFIED", body)
         return await create(res, namespace, sent)
 
-    world.api.create = create_then_echo  # type: ignore[method-assign]
+    world.api.create = create_then_echo  # type: ignore[method-assign,assignment]
     assert _names_events(await world.reconcile()) == CREATE
     assert world.loop.queue.runs == 1
     await world.loop.close()

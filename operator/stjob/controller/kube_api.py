@@ -1,10 +1,11 @@
-"""A small, asynchronous, dict-in/dict-out Kubernetes API client (aiohttp, on the operator's event loop).
+"""A small, asynchronous, dict-in/dict-out Kubernetes API client (on the operator's event loop).
 
 Connection settings (host, TLS, token with its refresh hook) come from the official client's
-``Configuration`` (in-cluster or kubeconfig); requests go through aiohttp directly so that bodies stay
-plain dicts, the code does not depend on the client's generated models (which changed shape between
-releases), and no thread is needed: responses are parsed by aiohttp's C parser on the loop, where a
-thread pool with http.client cost the operator most of its CPU. Only the calls the operator's RBAC
+``Configuration`` (in-cluster or kubeconfig); requests go through ``http1`` (keep-alive HTTP/1.1 on
+asyncio streams) so that bodies stay plain dicts, the code does not depend on the client's generated
+models (which changed shape between releases), and no thread is needed (a thread pool with
+http.client cost the operator most of its CPU; aiohttp's general machinery, later, a quarter of
+what was left). Only the calls the operator's RBAC
 allows are offered: no LIST (the watches and Kopf's indices are the operator's view of the cluster),
 no PUT, no DELETE (owner references and the garbage collector delete children).
 """
@@ -17,12 +18,12 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-import aiohttp
 import kubernetes
 
 from stjob.api import GROUP, PLURAL, VERSION
+from stjob.controller.http1 import Http1Pool, ProtocolError
 
 #: How long the token from the configuration's refresh hook is reused (projected tokens rotate hourly).
 AUTH_REFRESH_SECONDS = 60.0
@@ -128,32 +129,27 @@ class KubeApi:
         self._config = config
         self._host = str(config.host).rstrip("/")
         self._ssl = ssl_context(config)
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
-        self._session: aiohttp.ClientSession | None = None
-        self._auth_headers: dict[str, str] | None = None
+        self._timeout = timeout
+        self._pool: Http1Pool | None = None
+        self._headers: str | None = None
         self._auth_until = 0.0
 
-    def _auth(self) -> dict[str, str]:
+    def _fixed_headers(self) -> str:
         # auth_settings() calls the token refresh hook (exec plugins, projected tokens): costly (it
         # rebuilds the configuration and scans the environment for proxies), so at most once a minute.
         now = time.monotonic()
-        if self._auth_headers is None or now >= self._auth_until:
+        if self._headers is None or now >= self._auth_until:
             settings = self._config.auth_settings().values()
-            self._auth_headers = {a["key"]: a["value"] for a in settings if a.get("in") == "header" and a.get("value")}
+            auth = {a["key"]: a["value"] for a in settings if a.get("in") == "header" and a.get("value")}
+            fixed = {"Accept": "application/json", "User-Agent": "stjob-operator", **auth}
+            self._headers = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
             self._auth_until = now + AUTH_REFRESH_SECONDS
-        return self._auth_headers
+        return self._headers
 
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "stjob-operator", **self._auth()}
-        if content_type:
-            headers["Content-Type"] = content_type
-        return headers
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=32, ssl=self._ssl)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        return self._session
+    def _client(self) -> Http1Pool:
+        if self._pool is None:
+            self._pool = Http1Pool(self._host, self._ssl, limit=32)
+        return self._pool
 
     async def request(
         self,
@@ -165,18 +161,18 @@ class KubeApi:
     ) -> Any:
         """One call; the decoded JSON response, or ApiError."""
         payload = json.dumps(body).encode() if body is not None else None
-        headers = self._headers(content_type or ("application/json" if payload is not None else None))
+        headers = self._fixed_headers()
+        content_type = content_type or ("application/json" if payload is not None else None)
+        if content_type:
+            headers += f"Content-Type: {content_type}\r\n"
+        target = f"{path}?{urlencode(query)}" if query else path
         try:
-            async with self._client().request(
-                method, self._host + path, params=query, data=payload, headers=headers
-            ) as response:
-                data = await response.read()
-                status, retry_after = response.status, response.headers.get("Retry-After")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            reply = await self._client().request(method, target, headers, payload, self._timeout)
+        except (OSError, asyncio.IncompleteReadError, ProtocolError, TimeoutError) as exc:
             raise ApiError(0, type(exc).__name__, str(exc) or "no answer") from exc
-        if status >= 400:
-            raise _error_from(status, data, retry_after)
-        return json.loads(data) if data else None
+        if reply.status >= 400:
+            raise _error_from(reply.status, reply.body, reply.headers.get("retry-after"))
+        return json.loads(reply.body) if reply.body else None
 
     async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
@@ -205,9 +201,9 @@ class KubeApi:
 
     async def close(self) -> None:
         """Close the connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
 
 def _error_from(status: int, data: bytes, retry_after: str | None) -> ApiError:
