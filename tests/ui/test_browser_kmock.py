@@ -16,7 +16,6 @@ import pytest
 
 from stjob.api.resource import GROUP, LABEL_JOB_NAME, PLURAL, VERSION
 from stjob.cluster_view import kube_api_client
-from stjob.ui import source as source_module
 from stjob.ui.app import create_app
 from stjob.ui.source import KubeSource
 from tests.ui import browser, scenarios
@@ -83,11 +82,7 @@ def _set_status(status: dict[str, Any]) -> None:
     api.patch_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "minilm", {"status": status})
 
 
-async def test_board_lists_the_job_and_follows_its_status(cluster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # kmock ignores a watch's timeoutSeconds and holds the stream open until the client lets go: the
-    # page's watch thread lets go at its read timeout (WATCH_RENEW_S + 10 s) after the page stopped.
-    monkeypatch.setattr(source_module, "WATCH_RENEW_S", 1)
-
+async def test_board_lists_the_job_and_follows_its_status(cluster: Any) -> None:
     def scenario() -> None:
         with browser.serving(create_app(KubeSource(), heartbeat_s=0.5)) as url, browser.driven() as tab:
             scenarios.board_follows_a_status_change(tab, url, f"{NS}/minilm", _set_status)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Iterator
@@ -89,26 +90,55 @@ class KubeSource:
                 continue
 
     def _follow(self, namespace: str | None, events: queue.Queue[WatchEvent], stop: threading.Event) -> None:
-        from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
+        from kubernetes.watch.watch import iter_resp_lines
 
         request = self._custom.list_namespaced_custom_object if namespace else self._custom.list_cluster_custom_object
         args: tuple[str, ...] = (GROUP, VERSION, namespace, PLURAL) if namespace else (GROUP, VERSION, PLURAL)
+        # The open watch response, shut as soon as the page stops: a quiet watch would otherwise hold its
+        # connection (and the server's handler) until it times out. urllib3's shutdown() wakes the thread
+        # blocked reading it (close() alone does not).
+        opened: list[Any] = []
+
+        def close_on_stop() -> None:
+            stop.wait()
+            for response in list(opened):
+                response.shutdown()
+
+        threading.Thread(target=close_on_stop, daemon=True).start()
         while not stop.is_set():
             try:
                 # No resourceVersion: each renewal starts with ADDED for every job (the board diffs them away).
-                for event in watch.Watch().stream(
-                    request, *args, timeout_seconds=WATCH_RENEW_S, _request_timeout=WATCH_RENEW_S + 10
-                ):
-                    if stop.is_set():
+                response = request(
+                    *args,
+                    watch=True,
+                    timeout_seconds=WATCH_RENEW_S,
+                    _request_timeout=WATCH_RENEW_S + 10,
+                    _preload_content=False,
+                )
+                opened[:] = [response]
+                try:
+                    if stop.is_set():  # stopped while the request was being made
                         return
-                    if event["type"] != "ERROR":  # 410 Gone and the like: renew
-                        events.put((event["type"], event["object"]))
+                    if not 200 <= response.status <= 299:
+                        raise ApiException(http_resp=response)
+                    for line in iter_resp_lines(response):
+                        if stop.is_set():
+                            return
+                        event = json.loads(line) if line else {}
+                        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):  # ERROR (410 Gone): renew
+                            events.put((event["type"], event["object"]))
+                finally:
+                    opened.clear()
+                    response.close()
+                    response.release_conn()
             except ApiException as exc:
                 if exc.status in (401, 403):
                     events.put(("ERROR", {"message": f"{exc.status} {exc.reason}: {_api_message(exc)}"}))
                     return
-            except Exception as exc:  # the connection dropped: say so, then renew
+            except Exception as exc:  # the connection dropped (or was closed on stop): say so, then renew
+                if stop.is_set():
+                    return
                 events.put(("ERROR", {"message": f"watch interrupted: {str(exc).splitlines()[0][:200]}"}))
                 stop.wait(2.0)
 
@@ -157,8 +187,6 @@ class KubeSource:
 
 def _api_message(exc: Any) -> str:
     """The Status message the API server sent (it names the user and the verb), else the reason."""
-    import json
-
     try:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason)
     except ValueError:
