@@ -145,6 +145,14 @@ def token_advice(value: str) -> str:
     )
 
 
+#: Printed by ``stjob convert`` after the resource: the converted job keeps AutoTrain's recipe.
+RECOMMENDED_HINT = (
+    "training.recipe is autotrain (AutoTrain's defaults, the same training as AutoTrain); "
+    "`recipe: recommended` picks per shape and data what our benchmarks show better (e.g. "
+    "OnlineContrastiveLoss for binary pair_class); `stjob validate --explain FILE` shows both"
+)
+
+
 def convert_autotrain_config(
     config: dict[str, Any], *, environ: Mapping[str, str] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -194,6 +202,8 @@ def convert_autotrain_config(
         warnings.append("mixed_precision fp16 needs a GPU and the backend has none; using none")
     warnings.extend(_local_data_warnings(spec))
     warnings.extend(_mask_credentials(spec))
+    # AutoTrain's meaning, pinned: the hyperparameters the config leaves out resolve to AutoTrain's defaults.
+    set_path(spec, "training.recipe", "autotrain")
     name = _k8s_name(str(get_path(spec, "output.projectName") or "project-name"))
     resource = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "spec": spec}
     return _normalised(resource), warnings

@@ -84,6 +84,12 @@ def crd() -> None:
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="YAML files with SentenceTransformerJob resources.")],
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Also show the hyperparameters each valid job trains with: its recipe's or the spec's."
+        ),
+    ] = False,
 ) -> None:
     """Check resources offline; exits 3 with the field path and reason of each problem."""
     from stjob.job_file import read_job_file
@@ -106,11 +112,20 @@ def validate(
                 worst = max(worst, EXIT_CONFIG_ERROR)
                 continue
             typer.echo(f"{file}: {document.label}: valid")
+            if explain:
+                typer.echo("\n".join(_explain(document.data)))
             warning = _local_data_warning(document.data, file)
             if warning:
                 typer.echo(f"warning: {file}: {document.label}: {warning}", err=True)
     if worst:
         raise typer.Exit(worst)
+
+
+def _explain(data: dict[str, Any]) -> list[str]:
+    from stjob.api import SentenceTransformerJob
+    from stjob.api.recipes import explain
+
+    return [f"  {line}" for line in explain(SentenceTransformerJob.model_validate(data).spec)]
 
 
 def _local_data_warning(data: dict[str, Any], file: Path) -> str | None:
@@ -158,7 +173,7 @@ def convert(
     output: Annotated[Format, _output_option("the resource")] = Format.yaml,
 ) -> None:
     """Turn an AutoTrain config into a SentenceTransformerJob; warns about each parameter without an equivalent."""
-    from stjob.autotrain_import import convert_autotrain_config
+    from stjob.autotrain_import import RECOMMENDED_HINT, convert_autotrain_config
     from stjob.job_file import read_mapping
 
     try:
@@ -171,6 +186,7 @@ def convert(
         raise _fail(exc) from None
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"note: {RECOMMENDED_HINT}", err=True)
     _print_data(resource, output)
     problems = validate_document(resource)
     for problem in problems:

@@ -8,6 +8,7 @@ import pytest
 
 from stjob.api import SentenceTransformerJobSpec, dump_spec
 from stjob.api.autotrain import AUTOTRAIN_PARAMS, NULL_EQUIVALENTS, get_path
+from stjob.api.recipes import TUNABLE, resolve
 from stjob.api.spec import DataSpec
 from tests.support.crd_layer import root_schema
 
@@ -66,9 +67,28 @@ def minimal_spec() -> dict[str, Any]:
     return dump_spec(SentenceTransformerJobSpec.model_construct(data=DataSpec(path="d")))
 
 
-@pytest.mark.parametrize("name", sorted(SEED_DEFAULTS))
+#: The parameters a recipe fills (``stjob.api.recipes.TUNABLE``): unset in the spec and the CRD (no server
+#: default), so an explicit value is told apart; the default recipe ``autotrain`` resolves them to the seed.
+RECIPE_FILLED = sorted(name for name, param in AUTOTRAIN_PARAMS.items() if param.path in TUNABLE)
+
+
+def test_the_recipe_fills_the_hyperparameters_autotrain_tunes() -> None:
+    assert RECIPE_FILLED == ["batch_size", "epochs", "lr", "warmup_ratio"]
+
+
+@pytest.mark.parametrize("name", sorted(set(SEED_DEFAULTS) - set(RECIPE_FILLED)))
 def test_pydantic_default_equals_seed(name: str, minimal_spec: dict[str, Any]) -> None:
     assert get_path(minimal_spec, AUTOTRAIN_PARAMS[name].path) == expected_default(name)
+
+
+@pytest.mark.parametrize("name", RECIPE_FILLED)
+def test_default_recipe_resolves_to_seed(name: str, minimal_spec: dict[str, Any]) -> None:
+    path = AUTOTRAIN_PARAMS[name].path
+    assert get_path(minimal_spec, path) is None  # unset: the recipe decides
+    assert get_path(minimal_spec, "training.recipe") == "autotrain"
+    spec = SentenceTransformerJobSpec.model_validate({"data": {"path": "d", "columns": {"target": "score"}}})
+    assert resolve(spec).value(path) == expected_default(name)
+    assert spec.hyperparameters.value(path) == expected_default(name)
 
 
 @pytest.mark.parametrize("name", sorted(AUTOTRAIN_PARAMS))

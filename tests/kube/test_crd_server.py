@@ -21,7 +21,7 @@ from stjob.api.autotrain import AUTOTRAIN_PARAMS, get_path
 from stjob.api.resource import dump_spec
 from stjob.api.spec import MAX_PATH_LENGTH
 from tests.api.resources import BASE, EXAMPLES, INVALID, pydantic_fields, with_spec
-from tests.api.test_defaults import SEED_DEFAULTS, expected_default
+from tests.api.test_defaults import RECIPE_FILLED, SEED_DEFAULTS, expected_default
 from tests.support.kube_cluster import CrdServer
 
 
@@ -124,16 +124,24 @@ def test_server_defaults_equal_pydantic_defaults(server: Server) -> None:
     pair = server.create(named(with_spec(trainer="pair", data__columns={}), "defaults-pair"))
     for name in SEED_DEFAULTS:
         spec = pair["spec"] if name == "target_column" else stored["spec"]
+        if name in RECIPE_FILLED:  # no server default: the stored value stays unset, the recipe resolves it
+            assert get_path(spec, AUTOTRAIN_PARAMS[name].path) is None, name
+            resolved = SentenceTransformerJob.model_validate({**BASE, "spec": spec}).spec.hyperparameters
+            assert resolved.value(AUTOTRAIN_PARAMS[name].path) == expected_default(name), name
+            continue
         assert get_path(spec, AUTOTRAIN_PARAMS[name].path) == expected_default(name), name
 
 
 def test_explicit_nulls_mean_unset_in_both_layers(server: Server) -> None:
     obj = named(BASE, "nulls")
-    obj["spec"]["training"] = {"epochs": None, "earlyStopping": {"enabled": None}}
+    obj["spec"]["training"] = {"epochs": None, "seed": None, "earlyStopping": {"enabled": None}}
     obj["spec"]["output"] = {"volume": None, "hub": None}
     stored = server.create(obj)
     assert stored["spec"] == dump_spec(SentenceTransformerJob.model_validate(obj).spec)
-    assert stored["spec"]["training"]["epochs"] == 3
+    assert stored["spec"]["training"]["seed"] == 42  # a null is pruned, then defaulted
+    # epochs has no server default (the recipe fills it): unset, and the default recipe resolves it to 3.
+    assert "epochs" not in stored["spec"]["training"]
+    assert SentenceTransformerJob.model_validate(obj).spec.hyperparameters.epochs == 3
 
 
 @pytest.mark.parametrize(("obj", "field"), [(o, f) for _, o, f in INVALID], ids=[i for i, _, _ in INVALID])

@@ -104,7 +104,7 @@ def with_hard_negatives(
         relative_margin=settings.relative_margin,
         sampling_strategy=settings.sampling_strategy,
         output_format="n-tuple",
-        batch_size=spec.training.batch_size,
+        batch_size=spec.hyperparameters.batch_size,
         verbose=False,
     )
     seconds = time.monotonic() - started

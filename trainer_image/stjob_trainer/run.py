@@ -26,6 +26,7 @@ from transformers.trainer_utils import TrainOutput
 
 from stjob.api import SentenceTransformerJob
 from stjob.api.contract import LABEL_MAP_FILE, RunLayout
+from stjob.api.recipes import DataFacts, Resolution, resolve
 from stjob.api.spec import SentenceTransformerJobSpec
 from stjob.api.status import OutputStatus
 from stjob.errors import DataError, StorageError
@@ -133,7 +134,11 @@ def run_job(
     trackers, token = check_prerequisites(spec)
     run = prepare_run_dir(output_dir, spec.output.project_name)
     data = load_training_data(spec, base_dir=base_dir, data_root=data_root, cache_dir=cache_dir)
-    extra_sets = load_evaluation_sets(spec, base_dir=base_dir, data_root=data_root, batch_size=spec.training.batch_size)
+    recipe = resolve_recipe(spec, data, reporter)
+    spec = recipe.apply(spec)  # from here on every tunable field is explicit: what the recipe resolved
+    extra_sets = load_evaluation_sets(
+        spec, base_dir=base_dir, data_root=data_root, batch_size=spec.hyperparameters.batch_size
+    )
     rows = data_fingerprint((data.train, data.valid), data.label_names)
     fingerprint = run_fingerprint(spec, rows)
     check_resume(run.checkpoints, fingerprint, fresh=fresh, discard=(run.metrics,))  # before the model loads
@@ -178,7 +183,10 @@ def run_job(
         hub_url = push_to_hub(spec, model_dir, token)
         summary = summarize(setup, train_output, baseline)
         timings = {"startedAt": started_at, "finishedAt": _utc_now(), "seconds": round(time.monotonic() - t0, 2)}
+        if card:
+            append_recipe_to_card(model_dir, recipe)
         result = result_record(spec, setup, model_dir=model_dir, card=card, hub_url=hub_url, resume=resume)
+        result["recipe"] = recipe.to_json()
         evaluation = {"evaluation": report.to_json()} if report is not None else {}
         result_path = write_result(run.root, {**result, "metrics": summary, **evaluation, "timings": timings})
     reporter.close(
@@ -223,6 +231,19 @@ def load_training_data(
     return data
 
 
+def resolve_recipe(spec: SentenceTransformerJobSpec, data: LoadedData, reporter: Reporter) -> Resolution:
+    """The recipe's choices for this data (row count, label count), logged and shown before training."""
+    labels = len(data.label_names) if data.label_names is not None else None
+    resolution = resolve(spec, DataFacts(n_train=len(data.train), n_labels=labels))
+    for line in resolution.lines():
+        logger.info(line)
+    reporter.note(
+        f"recipe {resolution.recipe} ({resolution.case}): {resolution.loss}, {resolution.epochs} epoch(s), "
+        f"lr {resolution.learning_rate:g}, batch {resolution.batch_size}"
+    )
+    return resolution
+
+
 def load_model_and_loss(
     spec: SentenceTransformerJobSpec, data: LoadedData, *, base_dir: Path | None
 ) -> tuple[BaseModel, torch.nn.Module]:
@@ -258,7 +279,7 @@ def plan_evaluation(
         data.valid,
         loss=loss,
         label_names=data.label_names,
-        batch_size=spec.training.batch_size,
+        batch_size=spec.hyperparameters.batch_size,
     )
     return replace(plan, extra=tuple(s.evaluator for s in extra))
 
@@ -310,7 +331,7 @@ def build_trainer(
         # The TensorBoard callback reads its folder from the environment; keep it next to the model.
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run.tensorboard)
 
-    effective_batch = spec.training.batch_size * spec.training.gradient_accumulation * args.world_size
+    effective_batch = spec.hyperparameters.batch_size * spec.training.gradient_accumulation * args.world_size
     if args.world_size > 1 and world.is_rank_zero:
         # Every rank sees a 1/world_size shard per epoch; the one line that says how the world looks.
         logger.info(
@@ -440,6 +461,15 @@ def save_final_model(spec: SentenceTransformerJobSpec, setup: TrainerSetup, data
             json.dumps({"labels": data.label_names}, indent=2) + "\n", encoding="utf-8"
         )
     return card
+
+
+def append_recipe_to_card(model_dir: Path, recipe: Resolution) -> None:
+    """Append the resolved recipe (each tunable field, and whether the spec or the recipe set it) to the card."""
+    card = model_dir / "README.md"
+    if card.is_file():
+        text = card.read_text(encoding="utf-8").rstrip("\n")
+        body = "\n".join(f"- {line.strip()}" for line in recipe.lines()[1:])
+        card.write_text(f"{text}\n\n## Training recipe (stjob)\n\n{recipe.lines()[0]}\n\n{body}\n", encoding="utf-8")
 
 
 def push_to_hub(spec: SentenceTransformerJobSpec, model_dir: Path, token: str | None) -> str | None:

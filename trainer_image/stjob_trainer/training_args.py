@@ -77,8 +77,8 @@ def build_training_args(
     evaluation they are saved every epoch. ``trackers``: :func:`report_to` of the spec, checked before any work.
     ``args_class``: the model family's arguments class (the same fields for every family).
     """
-    t = spec.training
-    logging_steps = t.logging_steps if t.logging_steps > 0 else auto_logging_steps(n_train, t.batch_size)
+    t, hp = spec.training, spec.hyperparameters
+    logging_steps = t.logging_steps if t.logging_steps > 0 else auto_logging_steps(n_train, hp.batch_size)
     evaluates = spec.evaluates and primary_metric is not None
     eval_strategy = t.eval_strategy if evaluates else "no"
     eval_steps = (t.eval_steps or logging_steps) if eval_strategy == "steps" else None
@@ -87,12 +87,12 @@ def build_training_args(
     return args_class(
         output_dir=str(output_dir),
         run_name=spec.output.project_name,
-        num_train_epochs=t.epochs,
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=t.batch_size,
-        learning_rate=t.learning_rate,
+        num_train_epochs=hp.epochs,
+        per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=hp.batch_size,
+        learning_rate=hp.learning_rate,
         # transformers 5: a float below 1 is a ratio of the total steps (warmup_ratio is deprecated).
-        warmup_steps=t.warmup_ratio,
+        warmup_steps=hp.warmup_ratio,
         gradient_accumulation_steps=t.gradient_accumulation,
         optim=trainer_optimizer(t.optimizer),
         lr_scheduler_type=t.scheduler,

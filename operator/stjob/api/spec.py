@@ -18,7 +18,9 @@ from typing import Any, ClassVar, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from stjob.api.autotrain import AUTOTRAIN_PARAMS
 from stjob.api.data_location import HF_DATASETS_PREFIX, HUB_ID_PATTERN, SCHEME_PATTERN, data_path_problem
+from stjob.api.recipes import RecipeName, Resolution, recipe_summary, resolve
 from stjob.api.rules import Rule, RuledModel, in_list
 from stjob.api.shapes import (
     LOSSES_BY_FAMILY,
@@ -47,6 +49,9 @@ SchedulerName = Literal[
 MixedPrecision = Literal["none", "fp16", "bf16"]
 EvalStrategy = Literal["no", "steps", "epoch"]
 TrackingBackend = Literal["none", "tensorboard", "mlflow", "wandb", "trackio"]
+
+#: AutoTrain's default per parameter name, for the descriptions of the fields a recipe fills.
+_AT = {name: param.default for name, param in AUTOTRAIN_PARAMS.items()}
 
 # A Kubernetes quantity such as "4", "500m", "16Gi" (apimachinery's regex, simplified).
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
@@ -184,17 +189,17 @@ class HardNegativesSpec(ApiModel):
     model: str | None = Field(
         None, min_length=1, description="The model that ranks candidates (Hub id or local path); default: model.name."
     )
-
-
-class DataSpec(ApiModel, RuledModel):
-    """Where the training data comes from and how its columns map to the trainer's shape."""
-
     cross_encoder: str | None = Field(
         None,
         min_length=1,
         description="A reranker (a CrossEncoder: Hub id or local path) that rescores the candidates the model "
         "found; maxScore and the margins then apply to its scores. Unset: the model's cosine scores decide.",
     )
+
+
+class DataSpec(ApiModel, RuledModel):
+    """Where the training data comes from and how its columns map to the trainer's shape."""
+
     path: str = Field(
         ...,
         min_length=1,
@@ -316,14 +321,40 @@ class EarlyStoppingSpec(ApiModel):
 class TrainingSpec(ApiModel):
     """Training hyperparameters (AutoTrain names and defaults)."""
 
-    learning_rate: float = Field(3e-5, gt=0, le=1, description="Peak learning rate. AutoTrain: `lr`.")
-    epochs: int = Field(3, ge=1, le=1000, description="Number of passes over the training data. AutoTrain: `epochs`.")
-    batch_size: int = Field(8, ge=1, le=65536, description="Per-device training batch size. AutoTrain: `batch_size`.")
-    warmup_ratio: float = Field(
-        0.1,
+    recipe: RecipeName = Field(
+        "autotrain",
+        description="Fills the hyperparameters left unset (learningRate, epochs, batchSize, warmupRatio, "
+        "loss.name, data.hardNegatives); an explicit value always wins. `autotrain`: AutoTrain's defaults "
+        "for every shape. `recommended`: per shape and data, what our benchmarks on held-in data show best: "
+        f"{recipe_summary()}. `stjob validate --explain` shows the choice; result.json and the model card record it.",
+    )
+    # Unset (no server default) so a value the user wrote is told apart from one the recipe picks.
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=f"Peak learning rate; unset: the recipe's ({_AT['lr']} with autotrain). AutoTrain: `lr`.",
+    )
+    epochs: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description=f"Passes over the training data; unset: the recipe's ({_AT['epochs']} with autotrain). "
+        "AutoTrain: `epochs`.",
+    )
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=65536,
+        description=f"Per-device training batch size; unset: the recipe's ({_AT['batch_size']} with autotrain). "
+        "AutoTrain: `batch_size`.",
+    )
+    warmup_ratio: float | None = Field(
+        None,
         ge=0,
         lt=1,
-        description="Share of training steps used for learning-rate warm-up. AutoTrain: `warmup_ratio`.",
+        description="Share of training steps used for learning-rate warm-up; unset: the recipe's "
+        f"({_AT['warmup_ratio']} with autotrain). AutoTrain: `warmup_ratio`.",
     )
     gradient_accumulation: int = Field(
         1,
@@ -819,6 +850,15 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
         """Early stopping as AutoTrain does it: on whenever there is evaluation, unless disabled."""
         enabled = self.training.early_stopping.enabled
         return self.evaluates and enabled is not False
+
+    @property
+    def hyperparameters(self) -> Resolution:
+        """Learning rate, epochs, batch size, warm-up, loss and mining: explicit values, else the recipe's.
+
+        Without data facts (the first data case of the recipe); the trainer applies the data-aware
+        resolution to the spec first (``Resolution.apply``), so this is then exactly what it runs.
+        """
+        return resolve(self)
 
     @property
     def loss_name(self) -> str:
