@@ -83,12 +83,21 @@ def write_example_data(job: SentenceTransformerJob, data_dir: Path) -> None:
 
 
 def localize(
-    example: Path, tiny_model_dir: Path, target: Path, *, batch_size: int | None = None
+    example: Path,
+    tiny_model_dir: Path,
+    target: Path,
+    *,
+    batch_size: int | None = None,
+    tiny_mlm_dir: Path | None = None,
 ) -> SentenceTransformerJob:
-    """The example with the tiny model (and Matryoshka sizes that fit it) and one epoch; nothing else changed."""
+    """The example with the tiny model (and Matryoshka sizes that fit it) and one epoch; nothing else changed.
+
+    A sparse example gets ``tiny_mlm_dir`` (a SPLADE model needs a masked-LM head).
+    """
     doc = yaml.safe_load(example.read_text(encoding="utf-8"))
     spec = doc["spec"]
-    spec.setdefault("model", {})["name"] = str(tiny_model_dir)
+    sparse = spec.get("model", {}).get("type") == "sparse"
+    spec.setdefault("model", {})["name"] = str(tiny_mlm_dir if sparse and tiny_mlm_dir else tiny_model_dir)
     spec["model"].pop("maxSeqLength", None)
     spec.setdefault("training", {})["epochs"] = 1
     if batch_size is not None:
@@ -103,6 +112,7 @@ def localize(
 def test_every_example_runs_locally(
     example: Path,
     tiny_model_dir: Path,
+    tiny_mlm_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -111,7 +121,7 @@ def test_every_example_runs_locally(
     monkeypatch.delenv("HF_TOKEN", raising=False)
     caplog.set_level(logging.INFO)
     job_file = tmp_path / example.name
-    job = localize(example, tiny_model_dir, job_file)
+    job = localize(example, tiny_model_dir, job_file, tiny_mlm_dir=tiny_mlm_dir)
     data_dir, output_dir = tmp_path / "data", tmp_path / "out"
     data_dir.mkdir()
     if job.spec.data.volume is not None:
