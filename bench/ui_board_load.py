@@ -1,12 +1,15 @@
 """Load time of the ``stjob ui`` board with N jobs (a fake API: the page's own cost), and its screenshots.
 
     .venv/bin/python bench/ui_board_load.py [N]              # default 200
-    .venv/bin/python bench/ui_board_load.py --screenshots    # also rewrite docs/img/ui-board.png, ui-job.png
+    .venv/bin/python bench/ui_board_load.py --screenshots    # also rewrite docs/img/ui-board.png, ui-job.png,
+                                                             # ui-local-run.png (stjob ui --local-runs)
 
 Server: GET / over HTTP to uvicorn on 127.0.0.1 (median of 20). Browser: headless Chromium's wall time
 to load the board and run its script (``--dump-dom``), for N jobs and for 1 job; the difference is what
 N rows cost over Chromium's own start. The fake's watch, and so the event stream, ends after the initial
-listing: Chromium's virtual time stands still while a request is open.
+listing: Chromium's virtual time stands still while a request is open. Then, in one driven Chromium
+(DevTools protocol), the page's own Navigation Timing (request to load event) and the time until the
+live stream's first message has been applied to the rows (median of 5 loads each).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from stjob.api.contract import RunLayout  # noqa: E402
 from stjob.ui.app import create_app  # noqa: E402
+from stjob.ui.local_runs import LOCAL_NAMESPACE, LocalRunsSource  # noqa: E402
 from tests.ui import browser  # noqa: E402
 from tests.ui.fake_source import FakeSource, make_job  # noqa: E402
+from tests.ui.run_folders import SUCCEEDED, write_run  # noqa: E402
 
 PHASES = ["Running", "Running", "Succeeded", "Queued", "Failed", "Suspended", "Pending"]
 TRAINERS = ["pair_score", "pair", "pair_class", "triplet", "mnrl"]
@@ -86,11 +91,23 @@ def measure(n: int) -> None:
                 dom = browser.dump_dom(one + "/", budget_ms=500)
                 walls[rows] = time.perf_counter() - start
                 assert f"{rows} of {rows} jobs" in dom
+    with browser.serving(create_app(FakeSource(demo_jobs(n)), heartbeat_s=0.5)) as url, browser.driven() as tab:
+        loads, live = [], []
+        for _ in range(5):
+            tab.goto(url + "/")
+            tab.wait_for("document.getElementById('board').dataset.updates", "the live stream's first message")
+            loads.append(tab.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
+            live.append(tab.evaluate("performance.now()"))
+        assert tab.evaluate("document.querySelectorAll('#board tbody tr').length") == n
     median_ms = statistics.median(server) * 1e3
     print(f"board, {n} jobs: {len(body) / 1024:.0f} KiB HTML, server GET / median {median_ms:.1f} ms")
     print(
         f"chromium load+script: {walls[n] * 1e3:.0f} ms with {n} jobs, {walls[1] * 1e3:.0f} ms with 1 job "
         f"(ratio {walls[n] / walls[1]:.2f})"
+    )
+    print(
+        f"in the page (Navigation Timing), {n} jobs: load event at {statistics.median(loads):.0f} ms, "
+        f"live rows updated by {statistics.median(live):.0f} ms (median of 5)"
     )
 
 
@@ -115,7 +132,28 @@ def screenshots() -> None:
         with browser.serving(create_app(source, runs_dir=Path(runs))) as url:
             browser.screenshot(url + "/", img / "ui-board.png", size="1600,420")
             browser.screenshot(url + "/jobs/team-b/minilm-001", img / "ui-job.png", size="1000,1000")
-    print(f"wrote {img / 'ui-board.png'} and {img / 'ui-job.png'}")
+    with tempfile.TemporaryDirectory() as runs:
+        events = [{"step": 0, "epoch": 0.0, "baseline": True, "eval_spearman_cosine": 0.771}]
+        events += [{"step": s, "epoch": s / 100, "loss": 7.6 * 0.93**s + 1.2} for s in range(2, 200, 4)]
+        events += [
+            {"step": s, "epoch": s / 100, "eval_spearman_cosine": 0.771 + 0.06 * (1 - 0.98**s)}
+            for s in range(40, 201, 40)
+        ]
+        report = {
+            "primaryMetric": "spearman_cosine",
+            "metrics": {
+                "spearman_cosine": {"baseline": 0.771, "final": 0.8296, "delta": 0.0586},
+                "pearson_cosine": {"baseline": 0.7802, "final": 0.8321, "delta": 0.0519},
+            },
+        }
+        result = {**SUCCEEDED, "globalStep": 200, "epoch": 2.0, "evaluation": report}
+        result["metrics"] = {**SUCCEEDED["metrics"], "baseline": 0.771, "best": 0.8296}
+        result["metrics"]["lastEval"] = {"eval_loss": 1.21, "eval_spearman_cosine": 0.8296}
+        write_run(Path(runs), "sick-similarity", result, events=events)
+        with browser.serving(create_app(LocalRunsSource(Path(runs)), runs_dir=Path(runs))) as url:
+            shot = img / "ui-local-run.png"
+            browser.screenshot(f"{url}/jobs/{LOCAL_NAMESPACE}/sick-similarity", shot, size="1000,900")
+    print(f"wrote {img / 'ui-board.png'}, {img / 'ui-job.png'} and {img / 'ui-local-run.png'}")
 
 
 if __name__ == "__main__":

@@ -167,6 +167,14 @@ def _timeline(obj: dict[str, Any], events: list[dict[str, Any]]) -> list[tuple[s
     return sorted(items)
 
 
+#: The evaluation table's columns: key, and the format sign (a delta shows its +).
+_REPORT_COLUMNS = (("baseline", ""), ("final", ""), ("delta", "+"))
+
+
+def _score(value: Any, sign: str) -> str:
+    return f"{value:{sign}.4f}" if isinstance(value, (int, float)) else "-"
+
+
 def _evaluation(status: dict[str, Any]) -> str:
     """Base model vs fine-tuned: every metric of a local run's report, else the cluster's primary metric."""
     summary = status.get("evaluation") or {}
@@ -178,7 +186,7 @@ def _evaluation(status: dict[str, Any]) -> str:
     primary = summary.get("primaryMetric")
     rows = "".join(
         f"<tr{' class=primary' if name == primary else ''}><td>{_e(name)}</td>"
-        + "".join(f"<td>{_e(_fmt((values or {}).get(k)))}</td>" for k in ("baseline", "final", "delta"))
+        + "".join(f"<td>{_e(_score((values or {}).get(k), sign))}</td>" for k, sign in _REPORT_COLUMNS)
         + "</tr>"
         for name, values in sorted(report.items(), key=lambda item: item[0] != primary)
     )
