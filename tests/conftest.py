@@ -78,18 +78,11 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_mlm_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny BERT's config with a masked-LM head (BertForMaskedLM, random): what a sparse (SPLADE) job needs."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM
+def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BertForMaskedLM (the tiny BERT's size, MiniLM's tokenizer): what a sparse (SPLADE) job needs."""
+    from tests.support.mlm_checkpoints import build_tiny_mlm
 
-    target = tmp_path_factory.mktemp("tiny-mlm")
-    for name in TOKENIZER_FILES:
-        if (tiny_bert_dir / name).exists():
-            shutil.copy(tiny_bert_dir / name, target / name)
-    torch.manual_seed(0)
-    BertForMaskedLM(BertConfig.from_pretrained(str(tiny_bert_dir))).save_pretrained(str(target))
-    return target
+    return build_tiny_mlm(tmp_path_factory.mktemp("tiny-mlm"), hidden=TINY_HIDDEN)
 
 
 @pytest.fixture(scope="session")

