@@ -8,6 +8,7 @@ in it. The emulator serves on this test's event loop: the browser and the page r
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,29 @@ async def test_form_refuses_an_invalid_spec_then_creates_after_a_dry_run(cluster
     created = cluster.objects[RESOURCE, NS, "fresh"]
     assert created["spec"] == {"trainer": "pair", "data": {"path": "sick"}, "training": {"epochs": 1}}
     assert len(list(cluster["post", {"dryRun": "All"}])) == 1  # the form's create: a dry run, then the real one
+
+
+#: kmock checks no names, so here a name itself can hold markup (a real API server refuses it: see
+#: ``scenarios.HOSTILE_CONDITION`` for user text there). No "/" in it: it is a URL path segment.
+HOSTILE_NAME = "<img src=x onerror=document.body.dataset.pwned=1><script>document.title='pwned'"
+
+
+async def test_a_name_holding_markup_is_text_on_the_board_and_its_page(cluster: Any) -> None:
+    cluster.objects[RESOURCE, NS, HOSTILE_NAME] = make_job(HOSTILE_NAME, namespace=NS)
+
+    def scenario() -> None:
+        with browser.serving(create_app(KubeSource(), heartbeat_s=0.5)) as url, browser.driven() as tab:
+            tab.goto(url + "/")
+            key = json.dumps(f"{NS}/{HOSTILE_NAME}")
+            row = f"[...document.querySelectorAll('#board tbody tr')].find(tr => tr.dataset.key === {key})"
+            link = f"{row}?.querySelector('a')"
+            assert tab.wait_for(f"{link}?.textContent", "the row of the hostile name") == HOSTILE_NAME
+            tab.wait_for("Number(document.getElementById('board').dataset.updates) >= 1", "the live stream")
+            assert tab.evaluate(f"{link}?.textContent") == HOSTILE_NAME  # rewritten by ui.js: still text
+            scenarios.untouched(tab)
+            tab.evaluate(f"{link}?.click()")
+            tab.wait_for("document.querySelector('dl.summary') && document.readyState === 'complete'", "its page")
+            assert HOSTILE_NAME in tab.evaluate("document.querySelector('header span').textContent")
+            scenarios.untouched(tab)
+
+    await asyncio.to_thread(scenario)
