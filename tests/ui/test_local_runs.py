@@ -61,7 +61,8 @@ def test_each_run_folder_is_a_job_with_phase_progress_metrics_and_report(runs: P
 
     training = jobs["training"]
     assert training["status"]["phase"] == "Running"
-    assert training["status"]["progress"] == {"step": 2, "epoch": 1.0, "percent": 25}  # epoch 1 of 4
+    # Epoch 1 of 4 after 1 s (metrics.jsonl's times): 3 s to go at that pace.
+    assert training["status"]["progress"] == {"step": 2, "epoch": 1.0, "percent": 25, "etaSeconds": 3}
     assert training["spec"]["trainer"] == "pair" and training["spec"]["training"] == {"epochs": 4}  # the fingerprint
 
     abandoned = jobs["abandoned"]["status"]

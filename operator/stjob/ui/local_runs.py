@@ -61,6 +61,13 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
+def _seconds_between(start: Any, end: Any) -> float | None:
+    try:
+        return (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
+    except ValueError:
+        return None
+
+
 def is_run(folder: Path) -> bool:
     """Whether ``folder`` looks like a ``stjob train`` run: it has a result or a metrics history."""
     layout = RunLayout(folder)
@@ -132,6 +139,9 @@ def run_resource(layout: RunLayout, now: float) -> dict[str, Any]:
         progress: dict[str, Any] = {"step": last.get("step"), "epoch": epoch}
         if isinstance(epoch, (int, float)) and isinstance(epochs, (int, float)) and epochs > 0:
             progress["percent"] = max(0, min(99, int(100 * epoch / epochs)))
+            elapsed = _seconds_between(events[0].get("time"), events[-1].get("time"))
+            if elapsed is not None and epoch > 0:  # the pace so far, over the epochs left
+                progress["etaSeconds"] = int(elapsed * (epochs - epoch) / epoch)
         status["progress"] = {k: v for k, v in progress.items() if v is not None}
         idle = now - mtime
         if idle <= ACTIVE_WITHIN_S:
