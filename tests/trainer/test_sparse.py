@@ -36,7 +36,8 @@ from stjob_trainer.sparse import (
     load_sparse_model,
 )
 from stjob_trainer.training_args import build_training_args
-from tests.trainer.jobs import make_job
+from tests.support.mlm_checkpoints import build_minilm_mlm
+from tests.trainer.jobs import make_job, write_dataset
 
 PRIMARY = {"pair": "dot_ndcg@10", "qa": "dot_ndcg@10", "triplet": "dot_accuracy"}
 #: The tokenizer's vocabulary: a SPLADE vector has one dimension per token.
@@ -235,3 +236,21 @@ def test_hub_push_uploads_the_sparse_model(
     assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
     assert calls[1][1]["folder_path"] == str(result.model_path)
     assert "alice/trec-splade" in (result.model_path / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_minilm_with_a_tied_mlm_head_trains_as_a_sparse_encoder(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The slow tier: the bundled MiniLM's encoder under a BERT masked-LM head (tests/support/mlm_checkpoints)."""
+    model_dir = build_minilm_mlm(tmp_path_factory.mktemp("minilm-mlm"))
+    data = write_dataset(tmp_path / "data", "qa", n_train=32, n_valid=16)
+    job = sparse_job("qa", data, model_dir, model={"maxSeqLength": 32})
+    result = run_job(job, output_dir=tmp_path / "out")
+
+    assert result.global_step == 2
+    assert result.evaluation is not None
+    ndcg = result.evaluation.metrics["dot_ndcg@10"]
+    assert ndcg.baseline is not None and ndcg.final is not None
+    model = SparseEncoder(str(result.model_path), device="cpu")
+    assert model.encode(["who wrote the iron lady"], convert_to_tensor=True).shape[-1] == VOCABULARY
