@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from stjob.api.contract import RunLayout
 from stjob.cli import app as cli
+from stjob.ui import local_runs as local_runs_module
 from stjob.ui.app import create_app
-from stjob.ui.local_runs import ACTIVE_WITHIN_S, LOCAL_NAMESPACE, STOPPED, LocalRunsSource
+from stjob.ui.local_runs import ACTIVE_WITHIN_S, LOCAL_NAMESPACE, STOPPED, LocalRunsSource, run_resource
 from stjob.ui.source import READ_ONLY, Forbidden
 from tests.ui import browser, scenarios
 from tests.ui.fake_source import HOSTILE
@@ -156,3 +157,21 @@ def test_runs_folder_in_chromium_board_live_and_job_page(runs: Path) -> None:
         assert curves == ["eval_spearman_cosine", "loss", "eval_loss"]
         assert tab.evaluate("document.querySelectorAll('#evaluation tbody tr').length") == 2
         assert tab.evaluate("document.querySelectorAll('.actions form').length") == 0
+
+
+def test_a_run_is_read_again_only_when_its_files_change(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+
+    def counted(layout: RunLayout, now: float) -> dict[str, Any]:
+        built.append(layout.root.name)
+        return run_resource(layout, now)
+
+    monkeypatch.setattr(local_runs_module, "run_resource", counted)
+    source = LocalRunsSource(runs, clock=lambda: NOW)
+    source.list_jobs()
+    source.list_jobs()
+    assert sorted(built) == ["abandoned", "broken", "sick", "training"]  # once each
+    with RunLayout.of(runs, "training").metrics.open("a") as f:
+        f.write(json.dumps(EVENTS[3]) + "\n")
+    source.list_jobs()
+    assert built[4:] == ["training"]

@@ -172,6 +172,27 @@ class LocalRunsSource:
         self.runs_dir = runs_dir
         self._poll_s = poll_s
         self._clock = clock
+        # Each run's resource, rebuilt only when its files change (or it turns idle): a long run's
+        # metrics.jsonl is not re-read at every look at the folder.
+        self._built: dict[Path, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def _resource(self, layout: RunLayout, now: float) -> dict[str, Any]:
+        stats: list[tuple[int, int] | None] = []
+        for path in (layout.result, layout.metrics, layout.fingerprint):
+            try:
+                st = path.stat()
+                stats.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stats.append(None)
+        newest = max((st[0] for st in stats if st), default=0) / 1e9
+        key = (*stats, now - newest > ACTIVE_WITHIN_S)
+        with self._lock:  # the board and each open event stream share the source
+            built = self._built.get(layout.root)
+            if built is None or built[0] != key:
+                built = (key, run_resource(layout, now))
+                self._built[layout.root] = built
+            return built[1]
 
     def _runs(self) -> list[RunLayout]:
         if not self.runs_dir.is_dir():
@@ -180,7 +201,7 @@ class LocalRunsSource:
 
     def list_jobs(self) -> list[dict[str, Any]]:
         now = self._clock()
-        return [run_resource(layout, now) for layout in self._runs()]
+        return [self._resource(layout, now) for layout in self._runs()]
 
     def watch_jobs(self, stop: threading.Event) -> Iterator[WatchEvent]:
         """Every run as ADDED, then what changed at each look at the folder, until ``stop``."""
