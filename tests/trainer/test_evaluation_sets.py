@@ -175,7 +175,7 @@ def test_a_bad_set_fails_the_job_with_exit_4_before_the_model_loads(
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model must not be loaded before the evaluation sets are checked")
 
-    monkeypatch.setattr(run_module, "load_model", no_model)
+    monkeypatch.setattr(run_module, "load_model_and_loss", no_model)
     (tmp_path / "sts.csv").write_text("sentence1,sentence2,score\na,b,0.5\nc,d,\n", encoding="utf-8")
     datasets = [{"name": "sts", "kind": "pair_score", "path": str(tmp_path / "sts.csv")}]
     doc = job_document("pair_score", dataset_dir("pair_score"), "no-such/model", evaluation={"datasets": datasets})

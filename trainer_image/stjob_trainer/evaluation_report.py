@@ -86,7 +86,8 @@ class EvaluationReport:
         lines = [
             CARD_HEADING,
             "",
-            "Scored on the validation split with the same evaluator before and after fine-tuning.",
+            "Scored with the same evaluators before and after fine-tuning, on the validation split and on "
+            "any extra evaluation set (`evaluation.datasets`: its metrics carry the set's name).",
             "",
             "| Metric | Base model | Fine-tuned | Delta |",
             "|:--|--:|--:|--:|",
