@@ -295,7 +295,7 @@ def test_both_layers_accept_and_reject_the_same_generated_specs(server: Server) 
     verdicts = {"accepted": 0, "rejected": 0}
     change = st.tuples(st.sampled_from(SPEC_LEAVES), st.sampled_from(PROBES))
 
-    @settings(max_examples=600, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=800, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.lists(change, min_size=1, max_size=3))
     def check(changes: list[tuple[str, Any]]) -> None:
         obj = named(BASE, "generated")
