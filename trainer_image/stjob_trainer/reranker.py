@@ -162,7 +162,10 @@ def rerank_samples(queries: list[str], answers: list[str], *, seed: int = 0) -> 
     for query, own in positives.items():
         others = [a for a in pool if a not in own]
         negatives = rng.sample(others, min(VALIDATION_NEGATIVES, len(others)))
-        samples.append({"query": query, "positive": own, "negative": negatives})
+        if negatives:  # a ranking needs something to rank the positives against
+            samples.append({"query": query, "positive": own, "negative": negatives})
+    if not samples:
+        raise DataError("the validation split needs answers to two different queries to rank them (pair, qa)")
     return samples
 
 
