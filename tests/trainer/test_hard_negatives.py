@@ -141,7 +141,7 @@ def test_a_cross_encoder_rescores_the_candidates(
     data = load_data(spec)
     rows = data_fingerprint((data.train, data.valid), data.label_names)
     seen: list[Any] = []
-    real_mine = hard_negatives.mine_hard_negatives
+    from sentence_transformers.util import mine_hard_negatives as real_mine
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append(kwargs["cross_encoder"])
