@@ -862,8 +862,8 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
 
     @property
     def loss_name(self) -> str:
-        """The loss actually used: the override, else the default of the trainer in the model family."""
-        return self.loss.name or LOSSES_BY_FAMILY[self.model.type][self.trainer][0]
+        """The loss actually used: the override, else the recipe's (AutoTrain's: the family's default)."""
+        return self.loss.name or self.hyperparameters.loss
 
     @property
     def processes_per_node(self) -> int:
