@@ -26,11 +26,13 @@ from stjob.errors import ConfigError
 from stjob_trainer import hub
 from stjob_trainer.callbacks import LOSS_HEAD_FILE, loss_head_state
 from stjob_trainer.evaluation_report import CARD_HEADING
+from stjob_trainer.families import family_of
 from stjob_trainer.metrics_log import read_metrics
 from stjob_trainer.run import run_job
 from stjob_trainer.signals import StopFlag, TrainingInterrupted
 from stjob_trainer.sparse import (
     DOCUMENT_REGULARIZER_WEIGHT,
+    FAMILY,
     QUERY_REGULARIZER_WEIGHT,
     build_sparse_loss,
     load_sparse_model,
@@ -107,6 +109,8 @@ def test_training_arguments_are_the_sparse_trainers_with_the_no_duplicates_sampl
     tmp_path: Path, dataset_dir: Callable[[str], Path]
 ) -> None:
     job = sparse_job("pair", dataset_dir("pair"), tmp_path)
+    family = family_of(job.spec)
+    assert family is FAMILY and family.args_class is SparseEncoderTrainingArguments
     args = build_training_args(
         job.spec,
         output_dir=tmp_path,

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sentence_transformers.sentence_transformer import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEncoderTrainingArguments
 
 from stjob.api.shapes import ModelType
 from stjob.errors import ConfigError
@@ -95,50 +94,13 @@ class Family:
         return data.valid
 
 
-class SparseFamily(Family):
-    """SparseEncoder + SparseEncoderTrainer (stjob_trainer.sparse holds the pieces)."""
-
-    trainer_class: ClassVar[type[Any]] = SparseEncoderTrainer
-    args_class: ClassVar[type[Any]] = SparseEncoderTrainingArguments
-
-    def load_model_and_loss(
-        self,
-        spec: SentenceTransformerJobSpec,
-        data: LoadedData,
-        *,
-        base_dir: Path | None,
-        device: str | None,
-        world_size: int,
-    ) -> tuple[Any, torch.nn.Module]:
-        from stjob_trainer.sparse import build_sparse_loss, check_sparse_job, load_sparse_model
-
-        check_sparse_job(spec)
-        model = load_sparse_model(spec.model, base_dir=base_dir, device=device)
-        gather = spec.loss.gather_across_devices and world_size > 1
-        return model, build_sparse_loss(model, gather_across_devices=gather)
-
-    def build_evaluator(
-        self,
-        spec: SentenceTransformerJobSpec,
-        valid: Dataset,
-        *,
-        loss: torch.nn.Module,
-        label_names: list[str] | None,
-        batch_size: int,
-    ) -> EvaluationPlan:
-        from stjob_trainer.sparse import build_sparse_evaluator
-
-        return build_sparse_evaluator(spec.trainer, valid, loss_name=spec.loss_name, batch_size=batch_size)
-
-
 #: Where each family lives (``module:attribute``), imported when a job uses it.
 FAMILY_MODULES: dict[ModelType, str] = {
     "embedding": "stjob_trainer.families:EMBEDDING",
     "reranker": "stjob_trainer.reranker:FAMILY",
-    "sparse": "stjob_trainer.families:SPARSE",
+    "sparse": "stjob_trainer.sparse:FAMILY",
 }
 EMBEDDING = Family()
-SPARSE = SparseFamily()
 
 
 def family_of(spec: SentenceTransformerJobSpec) -> Family:

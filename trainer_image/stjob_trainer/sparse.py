@@ -6,8 +6,9 @@ trains with SpladeLoss: a ranking loss (SparseMultipleNegativesRankingLoss: the 
 triplet's negative, are the negatives) plus FLOPS regularisers that push query and document vectors
 towards few active terms. SparseEncoderTrainer itself ramps the regulariser weights up from 0 over the
 first third of the steps (SpladeRegularizerWeightSchedulerCallback, step-based, so a resumed run
-continues the ramp). The run loop (run.py) is the embedding family's; this module holds what differs:
-the model class, the loss, the evaluator, the Trainer and its arguments.
+continues the ramp). The run loop (run.py) is every family's; :data:`FAMILY` (found by
+``stjob_trainer.families.family_of``) supplies what differs: the model, the loss, the evaluator, the
+Trainer and its arguments class.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEncoderTrainingArguments
 
 from stjob.api.shapes import TrainerType, shape_of
 from stjob.errors import ConfigError
 from stjob_trainer.evaluators import EvaluationPlan, retrieval_task
+from stjob_trainer.families import Family
 from stjob_trainer.model_loading import resolve_model_name
 
 if TYPE_CHECKING:
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from stjob.api.spec import ModelSpec, SentenceTransformerJobSpec
+    from stjob_trainer.data_loading import LoadedData
 
 logger = logging.getLogger(__name__)
 
@@ -158,3 +163,40 @@ SPARSE_EVALUATOR_FACTORIES: dict[str, Callable[[list[list[Any]], int], SentenceE
     "sparse_retrieval": _retrieval,
     "sparse_triplet": _triplet,
 }
+
+
+class SparseFamily(Family):
+    """The run loop's sparse family (``stjob_trainer.families``): SparseEncoder + SparseEncoderTrainer."""
+
+    trainer_class: ClassVar[type[Any]] = SparseEncoderTrainer
+    args_class: ClassVar[type[Any]] = SparseEncoderTrainingArguments
+
+    def load_model_and_loss(
+        self,
+        spec: SentenceTransformerJobSpec,
+        data: LoadedData,
+        *,
+        base_dir: Path | None,
+        device: str | None,
+        world_size: int,
+    ) -> tuple[Any, nn.Module]:
+        """Checks first (no model download for a job we refuse), then the SparseEncoder and SpladeLoss."""
+        check_sparse_job(spec)
+        model = load_sparse_model(spec.model, base_dir=base_dir, device=device)
+        gather = spec.loss.gather_across_devices and world_size > 1
+        return model, build_sparse_loss(model, gather_across_devices=gather)
+
+    def build_evaluator(
+        self,
+        spec: SentenceTransformerJobSpec,
+        valid: Dataset,
+        *,
+        loss: nn.Module,
+        label_names: list[str] | None,
+        batch_size: int,
+    ) -> EvaluationPlan:
+        """The shape table's sparse evaluator for the validation split."""
+        return build_sparse_evaluator(spec.trainer, valid, loss_name=spec.loss_name, batch_size=batch_size)
+
+
+FAMILY = SparseFamily()
