@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -204,11 +204,23 @@ RERANKER_EVALUATOR_FACTORIES: dict[EvaluatorKind, Callable[[list[list[Any]], int
 }
 
 
+@dataclass
+class RerankerTrainingArguments(CrossEncoderTrainingArguments):  # type: ignore[misc]
+    """CrossEncoderTrainingArguments for torchrun: every parameter of a cross-encoder takes part in each step.
+
+    transformers searches for unused parameters by default when the model is not a PreTrainedModel; under
+    DDP that search marks the head's gradients ready twice and the first backward fails (sentence-transformers
+    6.2, plain CrossEncoderTrainer too). Without the search it trains.
+    """
+
+    ddp_find_unused_parameters: bool | None = False
+
+
 class RerankerFamily(Family):
     """CrossEncoder + CrossEncoderTrainer; the shape table's ``reranker`` rows."""
 
     trainer_class: ClassVar[type[Any]] = CrossEncoderTrainer
-    args_class: ClassVar[type[Any]] = CrossEncoderTrainingArguments
+    args_class: ClassVar[type[Any]] = RerankerTrainingArguments
 
     def load_model_and_loss(
         self,
