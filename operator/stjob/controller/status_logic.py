@@ -307,6 +307,7 @@ def build_status(
 
 _DICT_KEYS = frozenset({"metadata", "spec", "status", "state", "running", "terminated", "waiting", "labels"})
 _LIST_KEYS = frozenset({"conditions", "containerStatuses"})
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def well_formed(obj: Any) -> Any:
@@ -315,7 +316,10 @@ def well_formed(obj: Any) -> Any:
     The API server validates Jobs and Pods, but a status written by hand, a proxy or a future version
     must not crash the operator: a garbage field counts as a missing one.
     """
-    if isinstance(obj, Mapping):
+    # (Run on every reconcile over the status, the Job and the Pods: plain dicts, lists and scalars are
+    # told apart by their type first, the costlier Mapping check is for anything else.)
+    kind = type(obj)
+    if kind is dict or (kind is not list and isinstance(obj, Mapping)):
         out: dict[str, Any] = {}
         for key, value in obj.items():
             if value is None:
@@ -331,9 +335,9 @@ def well_formed(obj: Any) -> Any:
                 if not isinstance(value, list):
                     continue
                 value = [item for item in value if isinstance(item, Mapping)]
-            out[str(key)] = well_formed(value)
+            out[str(key)] = value if type(value) in _SCALARS else well_formed(value)
         return out
-    if isinstance(obj, list):
+    if kind is list:
         return [well_formed(item) for item in obj]
     return obj
 
