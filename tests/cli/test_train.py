@@ -71,6 +71,8 @@ def write_example_data(job: SentenceTransformerJob, data_dir: Path) -> None:
     single_file = target.suffix in (".csv", ".jsonl", ".json")
     for split, split_rows in splits.items():
         shaped = _shape_rows(spec.trainer, split_rows)
+        if spec.trainer == "pair_class" and spec.loss_name == "BinaryCrossEntropyLoss":  # a reranker's 0/1 labels
+            shaped = [[*r[:2], int(r[2] == "ENTAILMENT")] for r in shaped]
         folder = target.parent if single_file else target
         suffix = target.suffix or ".csv"
         path = target if single_file and split == spec.data.train_split else folder / f"{split}{suffix}"
