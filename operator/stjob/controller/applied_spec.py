@@ -26,9 +26,9 @@ def spec_digest(spec: SentenceTransformerJobSpec) -> str:
     return hashlib.sha256(json.dumps(fixed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def with_digest(job: dict[str, Any], spec: SentenceTransformerJobSpec) -> dict[str, Any]:
-    """The built Job manifest, annotated with the digest of the spec it was built from."""
-    job["metadata"].setdefault("annotations", {})[SPEC_DIGEST_ANNOTATION] = spec_digest(spec)
+def with_digest(job: dict[str, Any], spec: SentenceTransformerJobSpec, digest: str | None = None) -> dict[str, Any]:
+    """The built Job manifest, annotated with the digest of the spec it was built from (``digest``, if known)."""
+    job["metadata"].setdefault("annotations", {})[SPEC_DIGEST_ANNOTATION] = digest or spec_digest(spec)
     return job
 
 

@@ -80,12 +80,15 @@ async def create_children(
     meta: Mapping[str, Any],
     settings: OperatorSettings,
     support: ServerSupport = CURRENT,
+    digest: str | None = None,
 ) -> dict[str, Any]:
-    """Every child in order, the Job last (so its pods find their config and identity); returns the Job."""
+    """Every child in order, the Job last (so its pods find their config and identity); returns the Job.
+
+    ``digest``: the spec's, if known already."""
     *others, job = builders.build_children(spec, meta, settings, support)
     for child in others:
         await ensure_child(api, child)
-    return await ensure_child(api, applied_spec.with_digest(job, spec))
+    return await ensure_child(api, applied_spec.with_digest(job, spec, digest))
 
 
 async def sync_suspend(api: ApiCalls, spec: SentenceTransformerJobSpec, job: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -132,7 +135,7 @@ async def reconcile(
     if current.get("phase") not in TERMINAL_PHASES:
         if job is None:
             try:
-                job = touched = await create_children(api, spec, meta, settings, support)
+                job = touched = await create_children(api, spec, meta, settings, support, digest)
             except ChildConflictError as exc:
                 return await blocked(api, spec, body, exc, now)
             pods = []  # a Job that did not exist a moment ago has no pods yet
