@@ -146,8 +146,17 @@ async def test_a_reply_that_never_comes_times_out_and_the_connection_is_not_reus
         assert server.connections == 2
 
 
-async def test_garbage_is_a_protocol_error() -> None:
-    async with serving(lambda _: b"SSH-2.0-OpenSSH\r\n\r\n") as (_, pool):
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000,
+    ],
+    ids=["not-http", "bad-length", "overlong-header"],
+)
+async def test_garbage_is_a_protocol_error(answer: bytes) -> None:
+    async with serving(lambda _: answer) as (_, pool):
         with pytest.raises(ProtocolError):
             await pool.request("GET", "/a", "", None, 5)
 

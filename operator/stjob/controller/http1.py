@@ -146,6 +146,13 @@ class Http1Pool:
 
     @staticmethod
     async def _exchange(connection: _Connection, method: str, data: bytes) -> tuple[Reply, bool]:
+        try:
+            return await Http1Pool._exchange_once(connection, method, data)
+        except ValueError as exc:  # (a line over MAX_LINE, a Content-Length that is not a number)
+            raise ProtocolError(str(exc)) from exc
+
+    @staticmethod
+    async def _exchange_once(connection: _Connection, method: str, data: bytes) -> tuple[Reply, bool]:
         connection.writer.write(data)
         reader = connection.reader
         while True:
