@@ -71,7 +71,7 @@ class World:
 
     def __init__(self, leading: bool = True, support: ServerSupport = CURRENT, allow_unsupported: bool = False) -> None:
         self.api = RecordingApi()
-        self.resources: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.resources: dict[tuple[str, str], list[Any]] = {}  # (bodies the test edits in place)
         self.jobs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.pods: dict[tuple[str, str], list[dict[str, Any]]] = {}
         indices = Indices(self.resources, self.jobs, self.pods)
@@ -152,6 +152,20 @@ async def test_deleting_the_resource_prunes_its_state() -> None:
     world.loop.resource_event("DELETED", body)
     assert len(world.loop.memory) == 0
     assert len(world.loop.queue) == 0
+    await world.loop.close()
+
+
+async def test_the_resources_are_kept_from_their_events() -> None:
+    """No Kopf index for the resources: their on.event handler keeps them (one Kopf handler per event)."""
+    world = World()
+    body = resource()
+    world.api.objects["sentencetransformerjobs", "ml", "sick"] = copy.deepcopy(body)
+    world.loop.resource_event(None, body)  # listed at start
+    assert world.resources[KEY] == [body]
+    await asyncio.wait_for(world.settled(), 5)
+    assert _names_events(world.api.take()) == CREATE
+    world.loop.resource_event("DELETED", body)
+    assert KEY not in world.resources and len(world.loop.memory) == 0
     await world.loop.close()
 
 

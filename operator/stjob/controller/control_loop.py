@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,9 +43,10 @@ Index = Mapping[Key, Iterable[Mapping[str, Any]]]
 
 @dataclass(frozen=True)
 class Indices:
-    """Kopf's live indices (see ``handlers``): resources, Jobs and Pods by (namespace, resource name)."""
+    """The watched objects by (namespace, resource name): resources (kept by ``resource_event`` itself),
+    Jobs and Pods (Kopf's indices, see ``handlers``)."""
 
-    resources: Index
+    resources: MutableMapping[Key, list[Mapping[str, Any]]]
     jobs: Index
     pods: Index
 
@@ -87,15 +88,22 @@ class ControlLoop:
     # ----------------------------------------------------------------------- events (event loop)
 
     def resource_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A SentenceTransformerJob was added, changed or deleted."""
+        """A SentenceTransformerJob was listed, added, changed or deleted: keep it, and reconcile if needed.
+
+        (The resources are kept here rather than in a Kopf index: an index function is a second Kopf
+        handler execution per watch event, ~12% of the operator's CPU per job lifecycle. Kopf calls
+        the ``on.event`` handlers only once its indices, the Jobs' and Pods', are complete.)
+        """
         meta = body.get("metadata", {})
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if event_type == "DELETED":
+            self.indices.resources.pop(key, None)
             self.forget(key)
-        elif meta.get("deletionTimestamp"):
-            pass  # being deleted: owner references and the garbage collector remove the children
-        elif not self.memory.settled(key, body):
-            # (Settled: the echo of this process's own status patch, or the trainer's progress.)
+            return
+        self.indices.resources[key] = [body]
+        # Being deleted: owner references and the garbage collector remove the children. Settled: the
+        # echo of this process's own status patch, or the trainer's progress.
+        if not meta.get("deletionTimestamp") and not self.memory.settled(key, body):
             self.kick(key, "resource")
 
     def child_event(

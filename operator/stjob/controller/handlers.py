@@ -1,11 +1,13 @@
 """The Kopf shell: watch events and indices in, kicks of the control loop out.
 
 Only Kopf's low-level machinery is used, where it is cheap: ``on.event`` handlers and ``index`` caches
-fed by the watches. No create/update/resume handlers and no timers, so Kopf puts no finalizer on a
-resource (a delete completes at once, also while the operator is stopped or uninstalled), writes no
-annotations or progress onto it, and polls nothing: the watches are the only input, and a Job's or
-Pod's event is decided from the indices without a GET or LIST. (Kopf itself removes the finalizer an
-earlier operator version left on a resource, with one PATCH, the first time it sees it.)
+of the Jobs and Pods fed by the watches (the resources are kept by their ``on.event`` handler in the
+control loop: one Kopf handler per event instead of two). No create/update/resume handlers and no
+timers, so Kopf puts no finalizer on a resource (a delete completes at once, also while the operator is
+stopped or uninstalled), writes no annotations or progress onto it, and polls nothing: the watches are
+the only input, and a Job's or Pod's event is decided from the indices without a GET or LIST. (Kopf
+itself removes the finalizer an earlier operator version left on a resource, with one PATCH, the first
+time it sees it.)
 
 The operator's state lives in Kopf's ``memo``: ``memo.control`` (a ``ControlLoop``), and ``memo.elector``
 with its task when leader election is on. ``register(registry, config)`` puts the handlers on a
@@ -69,12 +71,8 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 
 # Async, so that Kopf calls them on the event loop (a sync one is a thread hop per event). They keep
 # plain dicts (``dict(body)``: its stanzas are the event's own dicts; every read through Kopf's views
-# costs several lookups), and of a child only what a reconcile reads.
-
-
-async def resource_index(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    """Resources by (namespace, name)."""
-    return {(str(namespace), str(name)): dict(body)}
+# costs several lookups), and of a child only what a reconcile reads. Kopf runs the ``on.event``
+# handlers only once these indices are complete (at start: the initial listings are in).
 
 
 async def job_index(body: kopf.Body, **_: Any) -> dict[Key, Any]:
@@ -94,9 +92,9 @@ async def pod_index(body: kopf.Body, **_: Any) -> dict[Key, Any]:
 # ------------------------------------------------------------------------------ events
 
 
-async def on_resource_event(memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
-    """A SentenceTransformerJob was listed, added, changed or deleted."""
-    memo.control.resource_event(type, body)
+async def on_resource_event(memo: Any, type: str | None, event: Mapping[str, Any], **_: Any) -> None:
+    """A SentenceTransformerJob was listed, added, changed or deleted (the control loop keeps it)."""
+    memo.control.resource_event(type, event["object"])
 
 
 async def on_job_event(
@@ -120,7 +118,7 @@ async def start(config: OperatorSettings, settings: kopf.OperatorSettings, memo:
     """Build the operator's state in ``memo``; start the metrics server and the leader election."""
     configure_kopf(settings)
     # Kopf passes each index by its id.
-    indices = Indices(kwargs["resource_index"], kwargs["job_index"], kwargs["pod_index"])
+    indices = Indices({}, kwargs["job_index"], kwargs["pod_index"])
     api = KubeApi()
     support = await server_support(api)
     control = ControlLoop(api, config, indices, instance=config.identity, support=support)
@@ -174,7 +172,6 @@ def register(registry: kopf.OperatorRegistry, config: OperatorSettings) -> None:
     """Put the operator's handlers on ``registry``, configured by ``config`` (the STJOB_* settings)."""
     kopf.on.startup(registry=registry, id="start")(functools.partial(start, config))
     kopf.on.cleanup(registry=registry, id="stop")(stop)
-    kopf.index(*_STJOB, registry=registry, id="resource_index")(resource_index)
     kopf.index(*_JOBS, labels=_CHILDREN, registry=registry, id="job_index")(job_index)
     kopf.index(*_PODS, labels=_CHILDREN, registry=registry, id="pod_index")(pod_index)
     kopf.on.event(*_STJOB, registry=registry, id="resource_event")(on_resource_event)
