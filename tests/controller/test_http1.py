@@ -18,8 +18,9 @@ Script = Callable[[bytes], bytes | None]
 class Server:
     """Answers each request on a connection from ``script``; records requests and connections."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, trickle: bool = False) -> None:
         self.script = script
+        self.trickle = trickle  # (each answer written a byte at a time: the reads end anywhere in it)
         self.requests: list[bytes] = []
         self.connections = 0
         self.writers: list[asyncio.StreamWriter] = []
@@ -43,8 +44,12 @@ class Server:
                 answer = self.script(request)
                 if answer is None:
                     break
-                writer.write(answer)
-                await writer.drain()
+                step = 1 if self.trickle else max(len(answer), 1)
+                for start in range(0, len(answer), step):
+                    writer.write(answer[start : start + step])
+                    await writer.drain()
+                    if self.trickle:
+                        await asyncio.sleep(0)  # (a loop turn: the client reads what has come so far)
                 framed = b"Content-Length" in answer or b"chunked" in answer
                 if answer and (b"Connection: close" in answer or not framed):
                     break  # (an answer without framing ends where the connection does)
@@ -55,8 +60,8 @@ class Server:
 
 
 @asynccontextmanager
-async def serving(script: Script) -> AsyncIterator[tuple[Server, Http1Pool]]:
-    server = Server(script)
+async def serving(script: Script, trickle: bool = False) -> AsyncIterator[tuple[Server, Http1Pool]]:
+    server = Server(script, trickle)
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     pool = Http1Pool(f"http://127.0.0.1:{port}/prefix", False)
@@ -100,8 +105,9 @@ CHUNKED = b'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\n{
     ],
     ids=["chunked", "after-100-continue"],
 )
-async def test_bodies_are_read_whatever_the_framing(answer: bytes) -> None:
-    async with serving(lambda _: answer) as (server, pool):
+@pytest.mark.parametrize("trickle", [False, True], ids=["whole", "byte-by-byte"])
+async def test_bodies_are_read_whatever_the_framing(answer: bytes, trickle: bool) -> None:
+    async with serving(lambda _: answer, trickle) as (server, pool):
         for _ in range(2):  # the connection is left at the start of the next answer
             reply = await pool.request("POST", "/x", "", b"{}", 5)
             assert (reply.status, reply.body) == (201, b'{"a": 1}')
@@ -164,4 +170,4 @@ async def test_garbage_is_a_protocol_error(answer: bytes) -> None:
 def test_only_http_urls() -> None:
     with pytest.raises(ValueError, match="not an http"):
         Http1Pool("unix:///var/run/x", False)
-    assert Http1Pool("https://[::1]:6443", ssl.create_default_context())._host_header == "Host: [::1]:6443\r\n"
+    assert Http1Pool("https://[::1]:6443", ssl.create_default_context())._host_header == ("Host", "[::1]:6443")

@@ -3,11 +3,13 @@
 The operator's requests are few and simple (JSON in, JSON out, one API server), but each went through
 aiohttp's general machinery (a ClientRequest and a ClientResponse, a write task, timers, cookies,
 payload registries): about a quarter of the operator's CPU per job lifecycle in
-bench/operator_production.py. Here a request is one write of preformatted bytes and a few reads on
-a pooled connection. Supported: TLS (the client configuration's context), Content-Length and chunked
-bodies, ``Connection: close``, a timeout per request. Not supported (the operator needs none): proxies,
-redirects, compression (no Accept-Encoding is sent), HTTP/2, streaming (Kopf keeps its own client
-for the watches).
+bench/operator_production.py. Here a request is one write and a few reads on a pooled connection; the
+HTTP/1.1 framing (request serialisation, status line and headers, Content-Length and chunked bodies,
+1xx answers, whether the connection may be kept) is ``h11``'s, the sans-IO parser under httpcore, so
+this module owns only the pool, the retry of a stale kept-alive connection and the timeout. Supported:
+TLS (the client configuration's context), ``Connection: close``, a timeout per request. Not supported
+(the operator needs none): proxies, redirects, compression (no Accept-Encoding is sent), HTTP/2,
+streaming (Kopf keeps its own client for the watches).
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import h11
+
 #: A pooled connection idle longer than this is closed rather than reused (servers close idle ones).
 KEEPALIVE_SECONDS = 15.0
-#: Bounds a response head (status line and headers) and a chunk-size line.
-MAX_LINE = 64 * 1024
+#: Bounds a response head (status line and headers) and a chunk-size line (h11's incomplete event).
+MAX_HEAD = 64 * 1024
+#: How much is read from the socket at a time.
+READ_SIZE = 64 * 1024
 
 
 class ProtocolError(Exception):
@@ -44,6 +50,7 @@ class Reply:
 class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    framing: h11.Connection
     idle_since: float = 0.0
     reused: bool = False
 
@@ -82,7 +89,7 @@ class Http1Pool:
         if url.scheme == "https":
             self._ssl = ssl_context if isinstance(ssl_context, ssl.SSLContext) else ssl.create_default_context()
         netloc = self._host if ":" not in self._host else f"[{self._host}]"
-        self._host_header = f"Host: {netloc}:{self._port}\r\n"
+        self._host_header = ("Host", f"{netloc}:{self._port}")
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
         self._closed = False
@@ -92,14 +99,15 @@ class Http1Pool:
 
         Raises OSError (connection), TimeoutError, asyncio.IncompleteReadError or ProtocolError.
         """
-        head = f"{method} {self._prefix}{target} HTTP/1.1\r\n{self._host_header}{headers}"
+        fields = [self._host_header]
+        fields += (_field(line) for line in headers.split("\r\n") if line)
         if body is not None:
-            head += f"Content-Length: {len(body)}\r\n"
-        data = (head + "\r\n").encode("latin-1") + (body or b"")
+            fields.append(("Content-Length", str(len(body))))
+        request = h11.Request(method=method, target=f"{self._prefix}{target}", headers=fields)
         async with self._slots, _timeout(timeout):
             connection = await self._connection()
             try:
-                reply, keep = await self._exchange(connection, method, data)
+                reply, keep = await self._exchange(connection, request, body)
             except (OSError, asyncio.IncompleteReadError, ProtocolError):
                 connection.close()
                 # A kept-alive connection the server closed meanwhile: once more on a new one, for the
@@ -108,7 +116,7 @@ class Http1Pool:
                     raise
                 connection = await self._open()
                 try:
-                    reply, keep = await self._exchange(connection, method, data)
+                    reply, keep = await self._exchange(connection, request, body)
                 except BaseException:
                     connection.close()
                     raise
@@ -116,6 +124,7 @@ class Http1Pool:
                 connection.close()
                 raise
         if keep and not self._closed:
+            connection.framing.start_next_cycle()
             connection.idle_since, connection.reused = time.monotonic(), True
             self._idle.append(connection)
         else:
@@ -140,70 +149,48 @@ class Http1Pool:
 
     async def _open(self) -> _Connection:
         reader, writer = await asyncio.open_connection(
-            self._host, self._port, ssl=self._ssl, server_hostname=self._host if self._ssl else None, limit=MAX_LINE
+            self._host, self._port, ssl=self._ssl, server_hostname=self._host if self._ssl else None
         )
-        return _Connection(reader, writer)
+        return _Connection(reader, writer, h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD))
 
     @staticmethod
-    async def _exchange(connection: _Connection, method: str, data: bytes) -> tuple[Reply, bool]:
+    async def _exchange(connection: _Connection, request: h11.Request, body: bytes | None) -> tuple[Reply, bool]:
         try:
-            return await Http1Pool._exchange_once(connection, method, data)
-        except ValueError as exc:  # (a line over MAX_LINE, a Content-Length that is not a number)
+            return await Http1Pool._exchange_once(connection, request, body)
+        except h11.ProtocolError as exc:  # (not HTTP/1.x, a bad Content-Length, a head over MAX_HEAD, ...)
             raise ProtocolError(str(exc)) from exc
 
     @staticmethod
-    async def _exchange_once(connection: _Connection, method: str, data: bytes) -> tuple[Reply, bool]:
-        connection.writer.write(data)
-        reader = connection.reader
+    async def _exchange_once(connection: _Connection, request: h11.Request, body: bytes | None) -> tuple[Reply, bool]:
+        framing = connection.framing
+        data = framing.send(request) or b""
+        if body:
+            data += framing.send(h11.Data(data=body)) or b""
+        connection.writer.write(data + (framing.send(h11.EndOfMessage()) or b""))
+        response: h11.Response | None = None
+        parts: list[bytes] = []
         while True:
-            status_line = await reader.readline()
-            if not status_line:
-                raise asyncio.IncompleteReadError(b"", None)  # closed before answering
-            version, _, rest = status_line.partition(b" ")
-            code = rest[:3]
-            if not version.startswith(b"HTTP/1.") or not code.isdigit():
-                raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:100]!r}")
-            headers = await _read_headers(reader)
-            status = int(code)
-            if status >= 200:  # (a 1xx is followed by the real answer)
+            event = framing.next_event()
+            if event is h11.NEED_DATA:
+                received = await connection.reader.read(READ_SIZE)
+                if not received and response is None:
+                    raise asyncio.IncompleteReadError(b"", None)  # closed before answering
+                framing.receive_data(received)
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                parts.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
                 break
-        keep = version != b"HTTP/1.0" and headers.get("connection", "").lower() != "close"
-        if method == "HEAD" or status in (204, 304):
-            body = b""
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            body = await _read_chunked(reader)
-        elif "content-length" in headers:
-            body = await reader.readexactly(int(headers["content-length"]))
-        else:
-            body, keep = await reader.read(), False  # delimited by the end of the connection
-        return Reply(status, headers, body), keep
+            elif not isinstance(event, h11.InformationalResponse):  # (a 1xx is followed by the real answer)
+                raise ProtocolError(f"unexpected {event!r}")  # (PAUSED, ConnectionClosed: not for a request)
+        assert response is not None
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
+        # Kept unless either side must close (Connection: close, HTTP/1.0, a body delimited by the close).
+        keep = framing.our_state is h11.DONE and framing.their_state is h11.DONE
+        return Reply(response.status_code, headers, b"".join(parts)), keep
 
 
-async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n"):
-            return headers
-        if not line:
-            raise asyncio.IncompleteReadError(b"", None)
-        name, colon, value = line.partition(b":")
-        if not colon:
-            raise ProtocolError(f"not a header line: {line[:100]!r}")
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        size_line = await reader.readline()
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise ProtocolError(f"not a chunk size: {size_line[:100]!r}") from None
-        if size == 0:
-            await _read_headers(reader)  # trailers, then the blank line
-            return b"".join(parts)
-        parts.append(await reader.readexactly(size))
-        if await reader.readexactly(2) != b"\r\n":
-            raise ProtocolError("a chunk does not end with CRLF")
+def _field(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(": ")
+    return name, value
