@@ -256,7 +256,8 @@ SKIPPED_RULES = "<nil>"
 PROBES: list[Any] = [
     0, 1, -1, 3, 2**40, 1.0, 1.5, -0.1, 3e-5, float(2**33),
     "3", "1.0", "true", "yes", "", "x", "16Gi", "500m", "fp16", "triplet", "pair_class", "Exists",
-    "CachedMultipleNegativesRankingLoss", "reranker", "embedding", "BinaryCrossEntropyLoss", "../x", "/abs", "hf://a/b", "s3://a", "a" * 300,
+    "CachedMultipleNegativesRankingLoss", "reranker", "embedding", "BinaryCrossEntropyLoss",
+    "../x", "/abs", "hf://a/b", "s3://a", "a" * 300,
     "file:/etc/passwd", "hf://datasets/a/b", "hf://datasets/../..", "glue:mrpc", "owner/name:cfg", "${HF_USERNAME}",
     True, False, None, [], {},
 ]  # fmt: skip
