@@ -97,7 +97,8 @@ class Http1Pool:
     async def request(self, method: str, target: str, headers: str, body: bytes | None, timeout: float) -> Reply:
         """One request; ``headers``: preformatted ``Name: value\\r\\n`` lines (no Host, no Content-Length).
 
-        Raises OSError (connection), TimeoutError, asyncio.IncompleteReadError or ProtocolError.
+        Raises OSError (connection), TimeoutError, asyncio.IncompleteReadError or ProtocolError; and
+        h11.LocalProtocolError for a malformed request (a header value with a CR or LF: never sent).
         """
         fields = [self._host_header]
         fields += (_field(line) for line in headers.split("\r\n") if line)
