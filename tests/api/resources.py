@@ -170,6 +170,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "spec.evaluation.datasets",
     ),
     (
+        "sparse-mining-without-model",
+        with_spec(trainer="qa", model={"type": "sparse"}, data__columns={}, data__hardNegatives={"numNegatives": 1}),
+        "spec.data.hardNegatives.model",
+    ),
+    (
         "eval-datasets-reranker",
         with_spec(
             trainer="pair",

@@ -141,14 +141,6 @@ def test_hard_negatives_are_mined_by_the_named_embedding_model(
     assert result.global_step > 0
 
 
-def test_hard_negatives_without_a_mining_model_are_refused_before_the_model_loads(
-    tmp_path: Path, dataset_dir: Callable[[str], Path]
-) -> None:
-    job = sparse_job("qa", dataset_dir("qa"), tmp_path / "no-model-here", data={"hardNegatives": {"numNegatives": 1}})
-    with pytest.raises(ConfigError, match=r"data\.hardNegatives\.model"):
-        run_job(job, output_dir=tmp_path)
-
-
 class _StopAfter(TrainerCallback):  # type: ignore[misc]
     """Plays the SIGTERM handler: raises the stop flag once ``step`` is reached."""
 

@@ -44,23 +44,6 @@ DOCUMENT_REGULARIZER_WEIGHT = 3e-5
 QUERY_REGULARIZER_WEIGHT = 5e-5
 
 
-def check_sparse_job(spec: SentenceTransformerJobSpec) -> None:
-    """ConfigError for what the sparse family does not do yet (before the model loads).
-
-    Hard negatives are mined only with ``data.hardNegatives.model`` (an embedding model): the SPLADE model
-    being trained starts with an untrained head, whose rankings would make poor negatives. Extra evaluation
-    sets are scored by dense-embedding evaluators.
-    """
-    mining = spec.data.hard_negatives
-    if mining is not None and mining.model is None:
-        raise ConfigError(
-            "data.hardNegatives: with model.type sparse, name the embedding model that mines the negatives "
-            "(data.hardNegatives.model, e.g. sentence-transformers/all-MiniLM-L6-v2)"
-        )
-    if spec.evaluation.datasets:
-        raise ConfigError("evaluation.datasets: extra evaluation sets are not supported for model.type sparse yet")
-
-
 def load_sparse_model(spec: ModelSpec, *, base_dir: Path | None = None, device: str | None = None) -> SparseEncoder:
     """A SparseEncoder on ``spec.name``: a masked-LM checkpoint (gets SPLADE max pooling) or a SPLADE model.
 
@@ -180,8 +163,7 @@ class SparseFamily(Family):
         device: str | None,
         world_size: int,
     ) -> tuple[Any, nn.Module]:
-        """Checks first (no model download for a job we refuse), then the SparseEncoder and SpladeLoss."""
-        check_sparse_job(spec)
+        """The SparseEncoder and SpladeLoss (the spec's rules already refused what the family does not do)."""
         model = load_sparse_model(spec.model, base_dir=base_dir, device=device)
         gather = spec.loss.gather_across_devices and world_size > 1
         return model, build_sparse_loss(model, gather_across_devices=gather)

@@ -784,6 +784,16 @@ class SentenceTransformerJobSpec(ApiModel, RuledModel):
             field=".data.hardNegatives",
         ),
         Rule["SentenceTransformerJobSpec"](
+            # The SPLADE model being trained starts with an untrained head: its rankings make poor negatives.
+            cel="self.model.type != 'sparse' || !has(self.data.hardNegatives) || has(self.data.hardNegatives.model)",
+            check=lambda s: (
+                s.model.type != "sparse" or s.data.hard_negatives is None or s.data.hard_negatives.model is not None
+            ),
+            message="with model.type sparse, data.hardNegatives.model names the embedding model that mines the "
+            "negatives (e.g. sentence-transformers/all-MiniLM-L6-v2)",
+            field=".data.hardNegatives.model",
+        ),
+        Rule["SentenceTransformerJobSpec"](
             cel="!has(self.loss.matryoshkaDimensions) || self.model.type == 'embedding'",
             check=lambda s: s.loss.matryoshka_dimensions is None or s.model.type == "embedding",
             message="loss.matryoshkaDimensions applies to model.type embedding",
