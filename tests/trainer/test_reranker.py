@@ -17,13 +17,11 @@ import datasets
 import pytest
 from sentence_transformers.cross_encoder import CrossEncoder
 from sentence_transformers.cross_encoder import losses as ce_losses
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from stjob.api import SentenceTransformerJob
 from stjob.api.shapes import FAMILY_SHAPES
 from stjob.api.spec import ModelSpec
 from stjob.errors import DataError
-from stjob_trainer import hub
 from stjob_trainer.evaluation_report import CARD_HEADING
 from stjob_trainer.families import family_of
 from stjob_trainer.metrics_log import read_metrics
@@ -38,6 +36,12 @@ from stjob_trainer.reranker import (
 from stjob_trainer.run import run_job
 from stjob_trainer.signals import StopFlag, TrainingInterrupted
 from tests.support import shared_data
+from tests.trainer.family_checks import (
+    EARLY_STOPPING_TRAINING,
+    StopAfter,
+    assert_stopped_early_keeping_the_best,
+    fake_hub,
+)
 from tests.trainer.jobs import make_job
 
 MINED = {"hardNegatives": {"numNegatives": 2}}
@@ -180,24 +184,13 @@ def test_binary_cross_entropy_on_three_classes_points_to_cross_entropy(
         run_job(job, output_dir=tmp_path)
 
 
-class _StopAfter(TrainerCallback):  # type: ignore[misc]
-    """Plays the SIGTERM handler: raises the stop flag once ``step`` is reached."""
-
-    def __init__(self, flag: StopFlag, step: int) -> None:
-        self.flag, self.step = flag, step
-
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
-        if state.global_step >= self.step:
-            self.flag.set()
-
-
 def test_stop_saves_a_checkpoint_and_a_restart_resumes_from_it(
     tmp_path: Path, tiny_bert_dir: Path, dataset_dir: Callable[[str], Path]
 ) -> None:
     job = reranker_job("pair_score", dataset_dir("pair_score"), tiny_bert_dir, training={"loggingSteps": 1})
     flag = StopFlag()
     with pytest.raises(TrainingInterrupted) as excinfo:
-        run_job(job, output_dir=tmp_path, stop_flag=flag, callbacks=[_StopAfter(flag, 3)])
+        run_job(job, output_dir=tmp_path, stop_flag=flag, callbacks=[StopAfter(flag, 3)])
     checkpoint = tmp_path / job.spec.output.project_name / "checkpoints" / "checkpoint-3"
     assert excinfo.value.checkpoint == str(checkpoint)
     assert (checkpoint / "trainer_state.json").is_file()
@@ -217,40 +210,15 @@ def test_early_stopping_and_best_model_use_the_primary_metric(
         "qa",
         dataset_dir("qa"),
         tiny_bert_dir,
-        training={
-            "epochs": 5,
-            "learningRate": 1e-9,  # nothing improves: early stopping must end training early
-            "evalStrategy": "steps",
-            "evalSteps": 2,
-            "earlyStopping": {"patience": 1, "threshold": 0.5},
-        },
+        training=EARLY_STOPPING_TRAINING,
     )
-    result = run_job(job, output_dir=tmp_path)
-    assert result.global_step == 4  # evaluations at 2 and 4; no improvement at 4 → stop (patience 1)
-    state = json.loads(next(result.run_dir.glob("checkpoints/checkpoint-*/trainer_state.json")).read_text())
-    assert state["best_model_checkpoint"].endswith("checkpoint-2")
-    assert state["best_metric"] == pytest.approx(
-        next(e["eval_mrr@10"] for e in state["log_history"] if e.get("step") == 2 and "eval_mrr@10" in e)
-    )
+    assert_stopped_early_keeping_the_best(run_job(job, output_dir=tmp_path), "mrr@10")
 
 
 def test_hub_push_uploads_the_reranker(
     tmp_path: Path, tiny_bert_dir: Path, dataset_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    class FakeHubApi:
-        def __init__(self, token: str) -> None:
-            self.token = token
-
-        def create_repo(self, **kwargs: Any) -> None:
-            calls.append(("create_repo", kwargs))
-
-        def upload_folder(self, **kwargs: Any) -> None:
-            calls.append(("upload_folder", kwargs))
-
-    monkeypatch.setenv("HF_TOKEN", "hf_TESTrerankerTOKEN123456789")
-    monkeypatch.setattr(hub, "_hf_api", FakeHubApi)
+    apis = fake_hub(monkeypatch, "hf_TESTrerankerTOKEN123456789")
     job = reranker_job(
         "qa",
         dataset_dir("qa"),
@@ -263,6 +231,7 @@ def test_hub_push_uploads_the_reranker(
     result = run_job(job, output_dir=tmp_path)
 
     assert result.hub_url == "https://huggingface.co/alice/trec-reranker"
+    calls = apis[0].calls
     assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
     assert calls[1][1]["folder_path"] == str(result.model_path)
     assert "alice/trec-reranker" in (result.model_path / "README.md").read_text(encoding="utf-8")

@@ -6,17 +6,20 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 from sentence_transformers import SentenceTransformer
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from stjob_trainer import hub
 from stjob_trainer.evaluation_report import CARD_HEADING
 from stjob_trainer.metrics_log import read_metrics
 from stjob_trainer.run import run_job
 from stjob_trainer.signals import StopFlag, TrainingInterrupted
+from tests.trainer.family_checks import (
+    EARLY_STOPPING_TRAINING,
+    StopAfter,
+    assert_stopped_early_keeping_the_best,
+    fake_hub,
+)
 from tests.trainer.jobs import make_job
 
 PRIMARY = {
@@ -116,24 +119,13 @@ def test_plain_transformers_model_gets_mean_pooling(
     assert pooling["pooling_mode"] == "mean" or pooling.get("pooling_mode_mean_tokens") is True
 
 
-class _StopAfter(TrainerCallback):  # type: ignore[misc]
-    """Plays the SIGTERM handler: raises the stop flag once ``step`` is reached."""
-
-    def __init__(self, flag: StopFlag, step: int) -> None:
-        self.flag, self.step = flag, step
-
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
-        if state.global_step >= self.step:
-            self.flag.set()
-
-
 def test_stop_saves_a_checkpoint_and_a_restart_resumes_from_it(
     tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path]
 ) -> None:
     job = make_job("pair_class", dataset_dir("pair_class"), tiny_model_dir, training={"loggingSteps": 1})
     flag = StopFlag()
     with pytest.raises(TrainingInterrupted) as excinfo:
-        run_job(job, output_dir=tmp_path, stop_flag=flag, callbacks=[_StopAfter(flag, 3)])
+        run_job(job, output_dir=tmp_path, stop_flag=flag, callbacks=[StopAfter(flag, 3)])
     checkpoints = tmp_path / job.spec.output.project_name / "checkpoints"
     assert excinfo.value.checkpoint == str(checkpoints / "checkpoint-3")
     assert (checkpoints / "checkpoint-3" / "trainer_state.json").is_file()
@@ -165,34 +157,9 @@ def test_early_stopping_and_best_model_use_the_primary_metric(
         "pair_score",
         dataset_dir("pair_score"),
         tiny_model_dir,
-        training={
-            "epochs": 5,
-            "learningRate": 1e-9,  # nothing improves: early stopping must end training early
-            "evalStrategy": "steps",
-            "evalSteps": 2,
-            "earlyStopping": {"patience": 1, "threshold": 0.5},
-        },
+        training=EARLY_STOPPING_TRAINING,
     )
-    result = run_job(job, output_dir=tmp_path)
-    assert result.global_step == 4  # evaluations at 2 and 4; no improvement at 4 → stop (patience 1)
-    state = json.loads(next(result.run_dir.glob("checkpoints/checkpoint-*/trainer_state.json")).read_text())
-    assert state["best_model_checkpoint"].endswith("checkpoint-2")
-    assert state["best_metric"] == pytest.approx(
-        next(e["eval_spearman_cosine"] for e in state["log_history"] if e.get("step") == 2 and "eval_loss" in e)
-    )
-
-
-class _FakeHubApi:
-    calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def create_repo(self, **kwargs: Any) -> None:
-        self.calls.append(("create_repo", kwargs))
-
-    def upload_folder(self, **kwargs: Any) -> None:
-        self.calls.append(("upload_folder", kwargs))
+    assert_stopped_early_keeping_the_best(run_job(job, output_dir=tmp_path), "spearman_cosine")
 
 
 def test_hub_push_keeps_the_token_secret(
@@ -203,10 +170,7 @@ def test_hub_push_keeps_the_token_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     token = "hf_TESTtokenNEVERwritten1234567890"
-    monkeypatch.setenv("HF_TOKEN", token)
-    apis: list[_FakeHubApi] = []
-    monkeypatch.setattr(hub, "_hf_api", lambda t: apis.append(_FakeHubApi(t)) or apis[-1])
-    _FakeHubApi.calls = []
+    apis = fake_hub(monkeypatch, token)
     job = make_job(
         "pair_score",
         dataset_dir("pair_score"),
@@ -221,7 +185,7 @@ def test_hub_push_keeps_the_token_secret(
 
     assert result.hub_url == "https://huggingface.co/alice/sick-sts"
     assert apis[0].token == token
-    (create_name, create), (upload_name, upload) = _FakeHubApi.calls
+    (create_name, create), (upload_name, upload) = apis[0].calls
     assert create_name == "create_repo" and create["repo_id"] == "alice/sick-sts" and create["private"] is True
     assert upload_name == "upload_folder" and upload["folder_path"] == str(result.model_path)
     assert json.loads((result.run_dir / "result.json").read_text())["hubUrl"] == result.hub_url

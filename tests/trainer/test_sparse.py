@@ -18,12 +18,10 @@ from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sparse_encoder import SparseEncoder, SparseEncoderTrainingArguments
 from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
 from sentence_transformers.sparse_encoder.modules import SpladePooling
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from stjob.api import SentenceTransformerJob
 from stjob.api.spec import ModelSpec
 from stjob.errors import ConfigError
-from stjob_trainer import hub
 from stjob_trainer.callbacks import LOSS_HEAD_FILE, loss_head_state
 from stjob_trainer.evaluation_report import CARD_HEADING
 from stjob_trainer.families import family_of
@@ -39,6 +37,12 @@ from stjob_trainer.sparse import (
 )
 from stjob_trainer.training_args import build_training_args
 from tests.support.mlm_checkpoints import build_minilm_mlm
+from tests.trainer.family_checks import (
+    EARLY_STOPPING_TRAINING,
+    StopAfter,
+    assert_stopped_early_keeping_the_best,
+    fake_hub,
+)
 from tests.trainer.jobs import make_job, write_dataset
 
 PRIMARY = {"pair": "dot_ndcg@10", "qa": "dot_ndcg@10", "triplet": "dot_accuracy"}
@@ -141,24 +145,13 @@ def test_hard_negatives_are_mined_by_the_named_embedding_model(
     assert result.global_step > 0
 
 
-class _StopAfter(TrainerCallback):  # type: ignore[misc]
-    """Plays the SIGTERM handler: raises the stop flag once ``step`` is reached."""
-
-    def __init__(self, flag: StopFlag, step: int) -> None:
-        self.flag, self.step = flag, step
-
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
-        if state.global_step >= self.step:
-            self.flag.set()
-
-
 def test_stop_saves_a_checkpoint_and_a_restart_resumes_from_it(
     tmp_path: Path, tiny_mlm_dir: Path, dataset_dir: Callable[[str], Path]
 ) -> None:
     job = sparse_job("qa", dataset_dir("qa"), tiny_mlm_dir, training={"loggingSteps": 1})
     flag = StopFlag()
     with pytest.raises(TrainingInterrupted) as excinfo:
-        run_job(job, output_dir=tmp_path, stop_flag=flag, callbacks=[_StopAfter(flag, 3)])
+        run_job(job, output_dir=tmp_path, stop_flag=flag, callbacks=[StopAfter(flag, 3)])
     checkpoint = tmp_path / job.spec.output.project_name / "checkpoints" / "checkpoint-3"
     assert excinfo.value.checkpoint == str(checkpoint)
     assert (checkpoint / "trainer_state.json").is_file()
@@ -183,40 +176,15 @@ def test_early_stopping_and_best_model_use_the_primary_metric(
         "pair",
         dataset_dir("pair"),
         tiny_mlm_dir,
-        training={
-            "epochs": 5,
-            "learningRate": 1e-9,  # nothing improves: early stopping must end training early
-            "evalStrategy": "steps",
-            "evalSteps": 2,
-            "earlyStopping": {"patience": 1, "threshold": 0.5},
-        },
+        training=EARLY_STOPPING_TRAINING,
     )
-    result = run_job(job, output_dir=tmp_path)
-    assert result.global_step == 4  # evaluations at 2 and 4; no improvement at 4 → stop (patience 1)
-    state = json.loads(next(result.run_dir.glob("checkpoints/checkpoint-*/trainer_state.json")).read_text())
-    assert state["best_model_checkpoint"].endswith("checkpoint-2")
-    assert state["best_metric"] == pytest.approx(
-        next(e["eval_dot_ndcg@10"] for e in state["log_history"] if e.get("step") == 2 and "eval_loss" in e)
-    )
+    assert_stopped_early_keeping_the_best(run_job(job, output_dir=tmp_path), "dot_ndcg@10")
 
 
 def test_hub_push_uploads_the_sparse_model(
     tmp_path: Path, tiny_mlm_dir: Path, dataset_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    class FakeHubApi:
-        def __init__(self, token: str) -> None:
-            self.token = token
-
-        def create_repo(self, **kwargs: Any) -> None:
-            calls.append(("create_repo", kwargs))
-
-        def upload_folder(self, **kwargs: Any) -> None:
-            calls.append(("upload_folder", kwargs))
-
-    monkeypatch.setenv("HF_TOKEN", "hf_TESTsparseTOKEN1234567890")
-    monkeypatch.setattr(hub, "_hf_api", FakeHubApi)
+    apis = fake_hub(monkeypatch, "hf_TESTsparseTOKEN1234567890")
     job = sparse_job(
         "qa",
         dataset_dir("qa"),
@@ -229,6 +197,7 @@ def test_hub_push_uploads_the_sparse_model(
     result = run_job(job, output_dir=tmp_path)
 
     assert result.hub_url == "https://huggingface.co/alice/trec-splade"
+    calls = apis[0].calls
     assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
     assert calls[1][1]["folder_path"] == str(result.model_path)
     assert "alice/trec-splade" in (result.model_path / "README.md").read_text(encoding="utf-8")
