@@ -213,7 +213,9 @@ def main() -> None:
     parser.add_argument("--tasks", default="pair_score,msrp,qa")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--plain-rows", type=int, default=200, help="rows for the plain-ST check (0: skip it)")
-    parser.add_argument("--rows", type=int, help="training rows for every task (a smoke test); default: ROWS")
+    parser.add_argument(
+        "--rows", type=int, help="training rows for every task (0: all; a smoke test: a few); default: ROWS"
+    )
     parser.add_argument("--out", default="recipes.json", help="result file under bench/out")
     parser.add_argument("--recommended-only", action="store_true", help="skip the autotrain arm (a larger subset)")
     parser.add_argument("--plain-only", action="store_true", help="only the plain-ST check (added to --out)")
@@ -242,7 +244,7 @@ def main() -> None:
     results: dict[str, Any] = json.loads(out_file.read_text()) if args.plain_only and out_file.is_file() else {}
     for task in [] if args.plain_only else args.tasks.split(","):
         info = prepare(task, work)
-        n_train = truncate(work / task / "train.csv", args.rows or ROWS[task])
+        n_train = truncate(work / task / "train.csv", ROWS[task] if args.rows is None else args.rows)
         labels = 2 if task == "msrp" else 3 if task == "sick_nli" else None
         facts = DataFacts(n_train=n_train, n_labels=labels)
         same = (

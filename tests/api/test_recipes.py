@@ -9,6 +9,7 @@ import pytest
 from stjob.api import SentenceTransformerJobSpec
 from stjob.api.autotrain import AUTOTRAIN_PARAMS
 from stjob.api.recipes import (
+    PAIR_SCORE_MIN_ROWS,
     RECIPES,
     TUNABLE,
     DataFacts,
@@ -51,6 +52,11 @@ RECOMMENDED: list[tuple[str, DataFacts, dict[str, Any]]] = [
     ),
     ("pair_class", DataFacts(n_train=4500, n_labels=3), {"loss.name": "SoftmaxLoss", **AUTOTRAIN}),
     ("pair_score", DataFacts(n_train=400), {"loss.name": "CoSENTLoss", **AUTOTRAIN}),
+    (
+        "pair_score",
+        DataFacts(n_train=4500),
+        {"loss.name": "CoSENTLoss", "training.epochs": 4, "training.learningRate": 5e-5, "training.batchSize": 16},
+    ),
     ("qa", DataFacts(n_train=348), {"loss.name": "MultipleNegativesRankingLoss", "data.hardNegatives": 1}),
     ("pair", DataFacts(n_train=348), {"loss.name": "MultipleNegativesRankingLoss", "data.hardNegatives": 1}),
     ("triplet", DataFacts(n_train=680), {"loss.name": "MultipleNegativesRankingLoss", **AUTOTRAIN}),
@@ -119,6 +125,16 @@ def test_apply_writes_the_resolution_into_the_spec() -> None:
 def test_unknown_data_takes_the_first_case_of_the_shape() -> None:
     assert recipe_row("recommended", "pair_class").case == "binary labels"
     assert recipe_row("recommended", "pair_class", DataFacts(n_labels=3)).case == "three or more labels"
+
+
+def test_pair_score_takes_more_epochs_only_from_the_measured_size_on() -> None:
+    small, large = DataFacts(n_train=PAIR_SCORE_MIN_ROWS - 1), DataFacts(n_train=PAIR_SCORE_MIN_ROWS)
+    assert resolve(spec("pair_score", "recommended"), small).epochs == AUTOTRAIN["training.epochs"]
+    assert resolve(spec("pair_score", "recommended"), large).epochs == 4
+    assert (
+        sum(line.startswith("recipe recommended for pair_score") for line in explain(spec("pair_score", "recommended")))
+        == 2
+    )
 
 
 def test_other_model_families_get_autotrains_values() -> None:
