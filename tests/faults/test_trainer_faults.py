@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
 
 from stjob.errors import EXIT_DATA_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_STORAGE_ERROR
 from stjob_trainer import hub
@@ -123,7 +124,7 @@ def test_quota_exceeded_on_the_final_model_exits_6(
     def over_quota(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "/output/test-pair-score/model/model.safetensors")
 
-    monkeypatch.setattr(run_module.SentenceTransformer, "save_pretrained", over_quota)
+    monkeypatch.setattr(SentenceTransformer, "save_pretrained", over_quota)
     doc = job_document("pair_score", data, tiny_model_dir)
     result = execute(
         _job_file(tmp_path / "job.yaml", doc), output_dir=tmp_path / "out", local=False, reporter=NullReporter()
@@ -293,13 +294,13 @@ def test_sigkill_then_restart_resumes_from_the_newest_complete_checkpoint(
     from stjob.api import SentenceTransformerJob
 
     loaded: list[str] = []
-    original = run_module.SentenceTransformerTrainer.train
+    original = SentenceTransformerTrainer.train
 
     def spy(self: Any, resume_from_checkpoint: Any = None, **kwargs: Any) -> Any:
         loaded.append(str(resume_from_checkpoint))
         return original(self, resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
-    monkeypatch.setattr(run_module.SentenceTransformerTrainer, "train", spy)
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", spy)
     job = SentenceTransformerJob.model_validate(yaml.safe_load((tmp_path / "job.yaml").read_text()))
     result = _resume(job, tmp_path / "out")
     assert loaded == [str(good)], f"resumed from {loaded}, the newest complete one is {good}"

@@ -24,6 +24,7 @@ from stjob.errors import (
     EXIT_QUALITY_GATE,
     NON_RETRYABLE_EXIT_CODES,
 )
+from stjob_trainer import families
 from stjob_trainer import run as run_module
 from stjob_trainer.entrypoint import execute
 from stjob_trainer.reporting import NullReporter
@@ -118,7 +119,7 @@ def test_bad_data_fails_with_data_error_before_any_model_is_loaded(
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model must not be loaded before the data is validated")
 
-    monkeypatch.setattr(run_module, "load_model", no_model)
+    monkeypatch.setattr(families, "load_model", no_model)
     doc = job_document("pair_score", data, "no-such-org/no-such-model", data={"validSplit": None})
     config = _write_job(tmp_path / "job.yaml", doc)
     code = execute(config, output_dir=tmp_path / "out", local=False, reporter=NullReporter())

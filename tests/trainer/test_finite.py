@@ -16,7 +16,7 @@ import yaml
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from stjob.api.status import Metrics, OutputStatus, Progress
-from stjob_trainer import run as run_module
+from stjob_trainer import families
 from stjob_trainer.callbacks import ReportingCallback
 from stjob_trainer.entrypoint import execute
 from stjob_trainer.finite import TrainingDiverged, json_safe
@@ -137,8 +137,8 @@ def _run(tmp_path: Path, data: Path, model: Path) -> tuple[int, dict[str, Any], 
 def test_a_nan_loss_fails_the_run_as_diverged(
     tmp_path: Path, tiny_model_dir: Path, dataset_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = run_module.build_loss  # type: ignore[attr-defined]
-    monkeypatch.setattr(run_module, "build_loss", lambda *a, **k: _NaNLoss(real(*a, **k)))
+    real = families.build_loss
+    monkeypatch.setattr(families, "build_loss", lambda *a, **k: _NaNLoss(real(*a, **k)))
 
     code, termination, run = _run(tmp_path, dataset_dir("pair_score"), tiny_model_dir)
 
