@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import torch
 from sentence_transformers.sentence_transformer import evaluation
@@ -131,6 +131,26 @@ def _retrieval(inputs: EvaluatorInputs) -> SentenceEvaluator:
     return retrieval_evaluator(queries, corpus, relevant, batch_size=inputs.batch_size)
 
 
+class RetrievalCutoffs(TypedDict):
+    """Keyword arguments of sentence-transformers' retrieval evaluators (dense and sparse alike)."""
+
+    mrr_at_k: list[int]
+    ndcg_at_k: list[int]
+    accuracy_at_k: list[int]
+    precision_recall_at_k: list[int]
+    map_at_k: list[int]
+
+
+#: The cut-offs every retrieval evaluator reports (dense and sparse): MRR@10 and NDCG@10 are the primary ones.
+RETRIEVAL_CUTOFFS: RetrievalCutoffs = {
+    "mrr_at_k": [10],
+    "ndcg_at_k": [10],
+    "accuracy_at_k": [1, 5, 10],
+    "precision_recall_at_k": [1, 5, 10],
+    "map_at_k": [100],
+}
+
+
 def retrieval_evaluator(
     queries: dict[str, str], corpus: dict[str, str], relevant: dict[str, set[str]], *, batch_size: int, name: str = ""
 ) -> SentenceEvaluator:
@@ -139,11 +159,7 @@ def retrieval_evaluator(
         cast("dict[str, Any]", queries),
         cast("dict[str, Any]", corpus),
         relevant,
-        mrr_at_k=[10],
-        ndcg_at_k=[10],
-        accuracy_at_k=[1, 5, 10],
-        precision_recall_at_k=[1, 5, 10],
-        map_at_k=[100],
+        **RETRIEVAL_CUTOFFS,
         score_functions={"cosine": cos_sim},
         main_score_function="cosine",
         batch_size=batch_size,

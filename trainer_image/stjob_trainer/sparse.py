@@ -22,7 +22,7 @@ from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEnc
 
 from stjob.api.shapes import TrainerType, shape_of
 from stjob.errors import ConfigError
-from stjob_trainer.evaluators import EvaluationPlan, retrieval_task
+from stjob_trainer.evaluators import RETRIEVAL_CUTOFFS, EvaluationPlan, retrieval_task
 from stjob_trainer.families import Family
 from stjob_trainer.model_loading import resolve_model_name
 
@@ -118,11 +118,7 @@ def _retrieval(columns: list[list[Any]], batch_size: int) -> SentenceEvaluator:
         cast("dict[str, Any]", queries),
         cast("dict[str, Any]", corpus),
         relevant,
-        mrr_at_k=[10],
-        ndcg_at_k=[10],
-        accuracy_at_k=[1, 5, 10],
-        precision_recall_at_k=[1, 5, 10],
-        map_at_k=[100],
+        **RETRIEVAL_CUTOFFS,
         batch_size=batch_size,
     )
 
