@@ -109,7 +109,8 @@ def test_hard_negatives_are_mined_once_on_rank_0_and_shared(tmp_path: Path, tiny
     assert run.returncode == 0, run.log[-4000:]
     assert run.log.count("hard negatives: rank 0 mines") == 1, run.log[-4000:]
     assert "hard negatives: rank 1 mines" not in run.log
-    assert run.log.count("hard negatives: rank 1 waits for rank 0") == 1
+    # Rank 1 waits for rank 0's set, or (a slow start) finds it already saved: either way it loads it once.
+    assert run.log.count("hard negatives: rank 1 waits for rank 0") <= 1
     assert run.log.count("hard negatives: rank 1 loaded") == 1
     assert (RunLayout(run.run_dir).hard_negatives / KEY_FILE).is_file()
 

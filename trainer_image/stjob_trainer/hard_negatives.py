@@ -68,11 +68,12 @@ def with_hard_negatives(
         return data
     folder, key = run.hard_negatives, mining_key(spec, data_fingerprint)
     key_file = folder / KEY_FILE
-    if _saved_key(key_file) == key:
+    world = current_world()
+    if _saved_key(key_file) == key:  # a resumed job, or a rank that arrives after rank 0 saved the set
         train = datasets.load_from_disk(str(folder))
+        logger.info("hard negatives: rank %d loaded %d rows already mined into %s", world.rank, len(train), folder)
         reporter.note(f"hard negatives: {len(train)} rows from {folder} (already mined)")
         return replace(data, train=train)
-    world = current_world()
     if not world.is_rank_zero:
         logger.info("hard negatives: rank %d waits for rank 0 to mine them into %s", world.rank, folder)
         wait_for_key(key_file, key, timeout=WAIT_FOR_RANK_ZERO_SECONDS)
