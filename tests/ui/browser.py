@@ -9,8 +9,11 @@ while the test changes a job.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -73,7 +76,7 @@ def _argv(profile: str, *extra: str) -> list[str]:
 
 
 def _run(url: str, *extra: str, budget_ms: int = 2000) -> str:
-    with tempfile.TemporaryDirectory(prefix="stjob-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="stjob-chromium-", ignore_cleanup_errors=True) as profile:
         done = subprocess.run(
             [*_argv(profile, f"--virtual-time-budget={budget_ms}", *extra), url],
             capture_output=True,
@@ -164,9 +167,13 @@ class Tab:
 @contextmanager
 def driven() -> Iterator[Tab]:
     """A headless Chromium with remote debugging on a free loopback port; yields its one tab."""
-    with tempfile.TemporaryDirectory(prefix="stjob-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile after the browser exits: the whole
+    # process group goes, and a file left behind in the temporary profile is not a test failure.
+    with tempfile.TemporaryDirectory(prefix="stjob-chromium-", ignore_cleanup_errors=True) as profile:
         argv = _argv(profile, "--remote-debugging-port=0", "--remote-allow-origins=*", "about:blank")
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
             # Chromium names the port it took in its first stderr line: "DevTools listening on ws://...".
             assert proc.stderr is not None
@@ -191,3 +198,5 @@ def driven() -> Iterator[Tab]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its helpers (renderer, GPU, crash handler)
