@@ -69,3 +69,12 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, token: str) -> list[FakeHubApi]:
 
     monkeypatch.setattr(hub, "_hf_api", make)
     return apis
+
+
+def assert_pushed(result: RunResult, apis: list[FakeHubApi], repo_id: str) -> None:
+    """The run created ``repo_id`` and uploaded its model folder, whose card names the repository."""
+    assert result.hub_url == f"https://huggingface.co/{repo_id}"
+    calls = apis[0].calls
+    assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
+    assert calls[1][1]["folder_path"] == str(result.model_path)
+    assert repo_id in (result.model_path / "README.md").read_text(encoding="utf-8")

@@ -39,6 +39,7 @@ from tests.support import shared_data
 from tests.trainer.family_checks import (
     EARLY_STOPPING_TRAINING,
     StopAfter,
+    assert_pushed,
     assert_stopped_early_keeping_the_best,
     fake_hub,
 )
@@ -230,8 +231,4 @@ def test_hub_push_uploads_the_reranker(
     )
     result = run_job(job, output_dir=tmp_path)
 
-    assert result.hub_url == "https://huggingface.co/alice/trec-reranker"
-    calls = apis[0].calls
-    assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
-    assert calls[1][1]["folder_path"] == str(result.model_path)
-    assert "alice/trec-reranker" in (result.model_path / "README.md").read_text(encoding="utf-8")
+    assert_pushed(result, apis, "alice/trec-reranker")
